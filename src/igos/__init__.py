@@ -1,0 +1,27 @@
+"""igos: faithful saliency maps for PyTorch image classifiers (I-GOS, iGOS++ and baselines),
+with the deletion and insertion metrics that test them."""
+
+from .api import Explanation, Explanations, evaluate, explain
+from .images import ImageLoadError, load_image
+from .methods import METHODS, Attribution
+from .metrics import Scores, deletion_insertion
+from .models import ModelLoadError, ModelPreset, load_model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Attribution",
+    "Explanation",
+    "Explanations",
+    "ImageLoadError",
+    "METHODS",
+    "ModelLoadError",
+    "ModelPreset",
+    "Scores",
+    "deletion_insertion",
+    "evaluate",
+    "explain",
+    "load_image",
+    "load_model",
+    "__version__",
+]

@@ -1,0 +1,140 @@
+"""Loading image files into ``[3, H, W]`` tensors in ``[0, 1]``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+
+__all__ = ["ImageLoadError", "load_image", "load_images", "find_images", "IMAGE_EXTENSIONS"]
+
+IMAGE_EXTENSIONS = {
+    ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm",
+    ".jfif", ".ico", ".tga",
+}
+
+
+class ImageLoadError(ValueError):
+    """An image file is missing, unreadable, truncated or not an image. ``path`` names it."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+def _to_float_rgb(img: Image.Image) -> np.ndarray | None:
+    """Float RGB array in [0, 1] for high-bit-depth modes; None for modes Pillow converts itself."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        scale = 65535.0
+    elif img.mode == "I":
+        arr = np.asarray(img, dtype=np.float64)
+        scale = 65535.0 if arr.max(initial=0) > 255 else 255.0
+    elif img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        scale = 1.0 if arr.max(initial=0) <= 1.0 else 255.0
+    else:
+        return None
+    arr = np.asarray(img, dtype=np.float64) / scale
+    arr = np.clip(arr, 0.0, 1.0)
+    return np.repeat(arr[..., None], 3, axis=2)
+
+
+def _resize_float(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    chans = [
+        np.asarray(Image.fromarray(arr[..., c].astype(np.float32), mode="F").resize(size, Image.BILINEAR))
+        for c in range(arr.shape[2])
+    ]
+    return np.stack(chans, axis=2)
+
+
+def _center_crop_box(w: int, h: int, out_w: int, out_h: int) -> tuple[int, int, int, int]:
+    # resize the shorter side to out / 0.875 (the usual 256 -> 224), then crop the centre.
+    scale = max(out_w, out_h) / 0.875 / min(w, h)
+    rw, rh = max(out_w, round(w * scale)), max(out_h, round(h * scale))
+    left, top = (rw - out_w) // 2, (rh - out_h) // 2
+    return rw, rh, left, top
+
+
+def load_image(
+    path: str | os.PathLike, size: int | tuple[int, int] = 224, resize: str = "squash"
+) -> Tensor:
+    """Read an image file into a ``[3, H, W]`` float tensor in ``[0, 1]``.
+
+    Any file Pillow reads (RGB, grayscale, RGBA, palette, CMYK, 16-bit) is converted to RGB.
+    ``resize="squash"`` (the reference protocol) resizes the whole image to ``size`` with
+    Pillow's bilinear filter (antialiased when shrinking); ``resize="crop"`` resizes the shorter
+    side to ``size / 0.875`` and takes the centre crop.
+
+    Raises:
+        ImageLoadError: the file is missing, not an image, truncated or corrupt (names the file).
+    """
+    out_h, out_w = (size, size) if isinstance(size, int) else size
+    if resize not in ("squash", "crop"):
+        raise ValueError(f"resize must be 'squash' or 'crop', got {resize!r}")
+    path = Path(path)
+    if not path.exists():
+        raise ImageLoadError(path, "no such file")
+    if path.is_dir():
+        raise ImageLoadError(path, "is a folder, expected an image file")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            arr = _to_float_rgb(img)
+            rgb = None if arr is not None else img.convert("RGB")
+    except UnidentifiedImageError:
+        raise ImageLoadError(path, "not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageLoadError(path, f"truncated or corrupt image ({exc})") from None
+    w, h = (arr.shape[1], arr.shape[0]) if arr is not None else rgb.size
+    if w < 1 or h < 1:
+        raise ImageLoadError(path, f"empty image ({w}x{h})")
+    if resize == "squash":
+        target, box = (out_w, out_h), None
+    else:
+        rw, rh, left, top = _center_crop_box(w, h, out_w, out_h)
+        target, box = (rw, rh), (left, top, left + out_w, top + out_h)
+    if arr is not None:
+        out = _resize_float(arr, target)
+        if box:
+            out = out[box[1] : box[3], box[0] : box[2]]
+        data = torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
+    else:
+        rgb = rgb.resize(target, Image.BILINEAR)
+        if box:
+            rgb = rgb.crop(box)
+        data = torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255.0)
+    return data.permute(2, 0, 1).contiguous().clamp_(0.0, 1.0)
+
+
+def find_images(inputs: Iterable[str | os.PathLike], recursive: bool = True) -> list[Path]:
+    """Expand files and folders into a sorted list of image files (folders by extension)."""
+    found: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            pattern = "**/*" if recursive else "*"
+            found.extend(sorted(f for f in p.glob(pattern) if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS))
+        else:
+            found.append(p)  # missing files are reported by load_image, naming them
+    return found
+
+
+def load_images(
+    paths: Sequence[str | os.PathLike], size: int | tuple[int, int] = 224, resize: str = "squash"
+) -> tuple[Tensor, list[ImageLoadError]]:
+    """Load several files; returns the stacked good ones ``[N, 3, H, W]`` and the failures."""
+    good, errors = [], []
+    for p in paths:
+        try:
+            good.append(load_image(p, size, resize))
+        except ImageLoadError as exc:
+            errors.append(exc)
+    out_h, out_w = (size, size) if isinstance(size, int) else size
+    stacked = torch.stack(good) if good else torch.empty(0, 3, out_h, out_w)
+    return stacked, errors

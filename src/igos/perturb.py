@@ -1,0 +1,165 @@
+"""The shared perturbation core: blurred baseline, compositing, mask upsampling, regularisers.
+
+Conventions used across igos:
+
+* images are float tensors ``[B, 3, H, W]`` with values in ``[0, 1]`` (pixel space, before the
+  model's own normalisation);
+* a *mask* ``M`` is ``[B, 1, s_h, s_w]`` (or ``[B, s_h, s_w]``) with values in ``[0, 1]``:
+  **1 keeps a pixel, 0 replaces it by the baseline**;
+* a *saliency* map is ``[B, h, w]``, higher = more important (for mask methods ``1 - M``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "blur_kernel_size",
+    "gaussian_blur",
+    "blurred_baseline",
+    "composite",
+    "upsample",
+    "l1_loss",
+    "tv_loss",
+    "btv_loss",
+]
+
+
+def blur_kernel_size(height: int, width: int) -> tuple[int, float]:
+    """Kernel size and sigma of the reference baseline blur for an input of this size.
+
+    51×51 with sigma 50 for inputs under 500 px; the reference code uses 151 (≥ 500 px) and
+    201 (≥ 800 px) with sigma = kernel − 1 for larger inputs.
+    """
+    side = max(height, width)
+    if side >= 800:
+        return 201, 200.0
+    if side >= 500:
+        return 151, 150.0
+    return 51, 50.0
+
+
+def _gaussian_kernel1d(size: int, sigma: float, device, dtype) -> Tensor:
+    # OpenCV's getGaussianKernel for sigma > 0: exp(-(i - (size-1)/2)^2 / (2 sigma^2)), normalised.
+    center = (size - 1) / 2.0
+    x = torch.arange(size, dtype=torch.float64) - center
+    k = torch.exp(-(x**2) / (2.0 * sigma * sigma))
+    return (k / k.sum()).to(device=device, dtype=dtype)
+
+
+def _reflect101_index(n: int, pad: int, device) -> Tensor:
+    """Indices of a reflect-101 padded axis (``gfedcb|abcdefgh|gfedcba``), any pad length."""
+    idx = torch.arange(-pad, n + pad, device=device)
+    if n == 1:
+        return torch.zeros_like(idx)
+    period = 2 * (n - 1)
+    idx = torch.remainder(idx, period)
+    return torch.where(idx >= n, period - idx, idx)
+
+
+def gaussian_blur(images: Tensor, kernel_size: int = 51, sigma: float = 50.0) -> Tensor:
+    """Separable Gaussian blur with reflect-101 borders (OpenCV ``GaussianBlur``'s default).
+
+    Args:
+        images: ``[B, C, H, W]`` float tensor.
+        kernel_size: odd kernel side.
+        sigma: standard deviation in pixels.
+
+    Returns:
+        The blurred images, same shape, device and dtype.
+    """
+    if images.dim() != 4:
+        raise ValueError(f"gaussian_blur expects [B, C, H, W] images, got shape {tuple(images.shape)}")
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be a positive odd integer, got {kernel_size}")
+    b, c, h, w = images.shape
+    pad = kernel_size // 2
+    k = _gaussian_kernel1d(kernel_size, sigma, images.device, images.dtype)
+    x = images.reshape(b * c, 1, h, w)
+    x = x.index_select(2, _reflect101_index(h, pad, images.device))
+    x = F.conv2d(x, k.view(1, 1, -1, 1))
+    x = x.index_select(3, _reflect101_index(w, pad, images.device))
+    x = F.conv2d(x, k.view(1, 1, 1, -1))
+    return x.reshape(b, c, h, w)
+
+
+def blurred_baseline(images: Tensor, kernel_size: int | None = None, sigma: float | None = None) -> Tensor:
+    """The I-GOS baseline ``I0``: the images blurred in pixel space (see ``blur_kernel_size``)."""
+    if kernel_size is None or sigma is None:
+        k, s = blur_kernel_size(images.shape[-2], images.shape[-1])
+        kernel_size = kernel_size or k
+        sigma = sigma or s
+    return gaussian_blur(images, kernel_size, sigma)
+
+
+def composite(a: Tensor, b: Tensor, mask: Tensor) -> Tensor:
+    """``Φ(A, B, m) = A ⊙ m + B ⊙ (1 − m)``; ``mask`` ``[B, 1, H, W]`` broadcasts over channels."""
+    return b + (a - b) * mask
+
+
+def upsample(mask: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinear upsampling (``align_corners=True``) of ``[B, 1, s_h, s_w]`` masks to ``size``."""
+    if mask.dim() == 3:
+        mask = mask.unsqueeze(1)
+    if tuple(mask.shape[-2:]) == tuple(size):
+        return mask
+    return F.interpolate(mask, size=size, mode="bilinear", align_corners=True)
+
+
+def l1_loss(mask: Tensor) -> Tensor:
+    """``mean |1 − M|`` per image: ``[B, 1, s, s] -> [B]``."""
+    return (1.0 - mask).abs().flatten(1).mean(1)
+
+
+def tv_loss(mask: Tensor, beta: float = 2.0) -> Tensor:
+    """Total variation ``mean |ΔM_rows|^β + mean |ΔM_cols|^β`` per image: ``[B, 1, s, s] -> [B]``."""
+    d_rows = (mask[..., 1:, :] - mask[..., :-1, :]).abs()
+    d_cols = (mask[..., :, 1:] - mask[..., :, :-1]).abs()
+    total = torch.zeros(mask.shape[0], device=mask.device, dtype=mask.dtype)
+    if d_rows.numel():
+        total = total + d_rows.pow(beta).flatten(1).mean(1)
+    if d_cols.numel():
+        total = total + d_cols.pow(beta).flatten(1).mean(1)
+    return total
+
+
+def edge_weights(images: Tensor, sigma: float = 0.01) -> tuple[Tensor, Tensor]:
+    """Edge-aware weights ``exp(−(ΔI)²/σ)`` of the bilateral TV, rows and columns, ``[B, 1, ·, ·]``.
+
+    ``images`` are the model's normalised inputs; squared differences are averaged over channels.
+    """
+    d_rows = (images[..., 1:, :] - images[..., :-1, :]).pow(2).mean(1, keepdim=True)
+    d_cols = (images[..., :, 1:] - images[..., :, :-1]).pow(2).mean(1, keepdim=True)
+    return torch.exp(-d_rows / sigma), torch.exp(-d_cols / sigma)
+
+
+def btv_loss(mask: Tensor, weights: tuple[Tensor, Tensor], size: tuple[int, int]) -> Tensor:
+    """Bilateral TV (iGOS++): mean of the low-res TV and the edge-weighted TV of ``U(M)``."""
+    up = upsample(mask, size)
+    w_rows, w_cols = weights
+    d_rows = (up[..., 1:, :] - up[..., :-1, :]).pow(2) * w_rows
+    d_cols = (up[..., :, 1:] - up[..., :, :-1]).pow(2) * w_cols
+    edge_tv = d_rows.flatten(1).mean(1) + d_cols.flatten(1).mean(1)
+    return 0.5 * (tv_loss(mask) + edge_tv)
+
+
+def check_resolution(resolution: int | tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
+    """Validate a heatmap resolution against the input size; returns ``(s_h, s_w)``."""
+    if isinstance(resolution, int) and not isinstance(resolution, bool):
+        res = (resolution, resolution)
+    else:
+        try:
+            res = tuple(int(r) for r in resolution)  # type: ignore[union-attr]
+        except (TypeError, ValueError):
+            raise ValueError(f"resolution must be an int or (h, w), got {resolution!r}") from None
+        if len(res) != 2:
+            raise ValueError(f"resolution must be an int or (h, w), got {resolution!r}")
+    for r, n in zip(res, size):
+        if r < 1 or r > n:
+            raise ValueError(
+                f"impossible resolution {resolution!r}: each side must be between 1 and the "
+                f"input size {size[0]}x{size[1]}"
+            )
+    return res  # type: ignore[return-value]

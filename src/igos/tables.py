@@ -1,0 +1,180 @@
+"""The paper's tables from a bench run: deletion/insertion (Tables 1–2), runtime (Table 3),
+ablations (Table 4), final objective of I-GOS vs Mask (Table 5); Markdown and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Cell", "summarise", "main_table", "runtime_table", "ablation_table", "objective_table",
+           "per_image_table", "t_critical"]
+
+# two-sided 95 % critical values of Student's t, df = 1..30; beyond that the normal 1.96
+_T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+        2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+        2.045, 2.042]
+
+METHOD_ORDER = ["ebp", "gradient", "ig", "rise", "gradcam", "mask", "igospp", "igos"]
+NAMES = {"ebp": "Excitation BP", "gradient": "Gradient", "ig": "Integrated Gradients", "rise": "RISE",
+         "gradcam": "GradCAM", "mask": "Mask", "igos": "I-GOS", "igospp": "iGOS++"}
+
+
+def t_critical(n: int) -> float:
+    """Half-width multiplier of a 95 % confidence interval of a mean of ``n`` values."""
+    if n < 2:
+        return float("nan")
+    return _T95[n - 2] if n - 1 <= len(_T95) else 1.96
+
+
+@dataclass
+class Cell:
+    """Mean and 95 % CI half-width of deletion and insertion over n images, and mean seconds."""
+
+    n: int
+    deletion: float
+    deletion_ci: float
+    insertion: float
+    insertion_ci: float
+    seconds: float
+    objective: float | None = None
+
+
+def _ci(values: list[float]) -> float:
+    if len(values) < 2:
+        return float("nan")
+    return t_critical(len(values)) * statistics.stdev(values) / math.sqrt(len(values))
+
+
+def _column(row: dict[str, Any]) -> int:
+    return int(row["resolution"]) or int(row["saliency_shape"][0])
+
+
+def summarise(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str, int], Cell]:
+    """``(model, method, variant, resolution) -> Cell``; native resolutions use the map's side."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[(r["model"], r["method"], r["variant"], _column(r))].append(r)
+    out = {}
+    for key, rs in groups.items():
+        d = [r["deletion"] for r in rs]
+        i = [r["insertion"] for r in rs]
+        objs = [r["final_objective"] for r in rs if r.get("final_objective") is not None]
+        out[key] = Cell(len(rs), statistics.mean(d), _ci(d), statistics.mean(i), _ci(i),
+                        statistics.mean(r["seconds"] for r in rs), statistics.mean(objs) if objs else None)
+    return out
+
+
+def _order(methods: Iterable[str]) -> list[str]:
+    ms = set(methods)
+    return [m for m in METHOD_ORDER if m in ms] + sorted(ms - set(METHOD_ORDER))
+
+
+def _fmt(v: float, ci: float) -> str:
+    return f"{v:.4f}" if math.isnan(ci) else f"{v:.4f} ± {ci:.4f}"
+
+
+def main_table(cells: dict, model: str, variant: str = "default") -> tuple[list[str], list[list[str]]]:
+    """Rows = methods, columns = resolutions (high to low), cells = deletion / insertion."""
+    keys = [k for k in cells if k[0] == model and k[2] == variant]
+    resolutions = sorted({k[3] for k in keys}, reverse=True)
+    methods = _order({k[1] for k in keys})
+    best_del = {r: min((cells[k].deletion for k in keys if k[3] == r), default=None) for r in resolutions}
+    best_ins = {r: max((cells[k].insertion for k in keys if k[3] == r), default=None) for r in resolutions}
+    header = ["method"] + [f"{r}×{r}" for r in resolutions]
+    body = []
+    for m in methods:
+        line = [NAMES.get(m, m)]
+        for r in resolutions:
+            c = cells.get((model, m, variant, r))
+            if c is None:
+                line.append("–")
+                continue
+            d = _fmt(c.deletion, c.deletion_ci)
+            i = _fmt(c.insertion, c.insertion_ci)
+            if len([k for k in keys if k[3] == r]) > 1:
+                d = f"**{d}**" if c.deletion == best_del[r] else d
+                i = f"**{i}**" if c.insertion == best_ins[r] else i
+            line.append(f"{d} / {i} (n={c.n})")
+        body.append(line)
+    return header, body
+
+
+def runtime_table(cells: dict, model: str) -> tuple[list[str], list[list[str]]]:
+    """Seconds per image: rows = methods, columns = resolutions (the paper's Table 3)."""
+    keys = [k for k in cells if k[0] == model and k[2] == "default"]
+    resolutions = sorted({k[3] for k in keys}, reverse=True)
+    header = ["method"] + [f"{r}×{r}" for r in resolutions]
+    body = []
+    for m in _order({k[1] for k in keys}):
+        line = [NAMES.get(m, m)]
+        for r in resolutions:
+            c = cells.get((model, m, "default", r))
+            line.append("–" if c is None else f"{c.seconds:.2f}")
+        body.append(line)
+    return header, body
+
+
+def ablation_table(cells: dict, model: str) -> tuple[list[str], list[list[str]]] | None:
+    """I-GOS variants × resolutions (the paper's Table 4); None without ablation rows."""
+    variants = [v for v in ("default", "no-tv", "no-noise", "fixed-step")
+                if any(k[0] == model and k[1] == "igos" and k[2] == v for k in cells)]
+    if len(variants) < 2:
+        return None
+    resolutions = sorted({k[3] for k in cells if k[0] == model and k[1] == "igos" and k[2] != "default"},
+                         reverse=True)
+    header = ["I-GOS variant"] + [f"{r}×{r}" for r in resolutions]
+    names = {"default": "full", "no-tv": "without TV", "no-noise": "without noise", "fixed-step": "fixed step (1)"}
+    body = []
+    for v in variants:
+        line = [names[v]]
+        for r in resolutions:
+            c = cells.get((model, "igos", v, r))
+            cell = "–" if c is None else f"{_fmt(c.deletion, c.deletion_ci)} / {_fmt(c.insertion, c.insertion_ci)}"
+            line.append(cell)
+        body.append(line)
+    return header, body
+
+
+def objective_table(cells: dict, model: str) -> tuple[list[str], list[list[str]]] | None:
+    """Final objective (mean over images, lower is better) of I-GOS and Mask under the same λ."""
+    res = sorted({k[3] for k in cells if k[0] == model and k[1] == "mask" and k[2] == "same-lambda"}, reverse=True)
+    if not res:
+        return None
+    header = ["method"] + [f"{r}×{r}" for r in res]
+    body = []
+    for label, key in (("I-GOS", ("igos", "default")), ("Mask (same λ1, λ2, β = 2)", ("mask", "same-lambda"))):
+        line = [label]
+        for r in res:
+            c = cells.get((model, key[0], key[1], r))
+            line.append("–" if c is None or c.objective is None else f"{c.objective:.4f}")
+        body.append(line)
+    return header, body
+
+
+def per_image_table(rows: Iterable[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    header = ["image", "model", "method", "variant", "resolution", "target", "target name", "probability",
+              "deletion (lower is better)", "insertion (higher is better)", "seconds"]
+    body = [[r["image"], r["model"], r["method"], r["variant"], str(_column(r)), str(r["target"]), r["target_name"],
+             f"{r['probability']:.4f}", f"{r['deletion']:.4f}", f"{r['insertion']:.4f}", f"{r['seconds']:.2f}"]
+            for r in sorted(rows, key=lambda r: (r["image"], r["model"], r["method"], r["variant"], _column(r)))]
+    return header, body
+
+
+def markdown(header: list[str], body: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def to_csv(header: list[str], body: list[list[str]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(header)
+    w.writerows([[c.replace("**", "") for c in row] for row in body])
+    return buf.getvalue()

@@ -1,0 +1,171 @@
+import pytest
+import torch
+
+from igos.methods.igos import default_regularisation, igos
+from igos.methods.optim import path_gradient, upsample_adjoint
+from igos.perturb import blurred_baseline, composite, upsample
+
+OPTS = dict(resolution=7, iterations=6, steps=5, batch_size=8)
+
+
+def test_masks_stay_in_unit_interval_and_saliency_is_one_minus_mask(tiny_net, images):
+    r = igos(tiny_net, images, **OPTS)
+    assert r.saliency.shape == (3, 7, 7) and r.mask.shape == (3, 7, 7)
+    assert float(r.mask.min()) >= 0.0 and float(r.mask.max()) <= 1.0
+    torch.testing.assert_close(r.saliency, 1 - r.mask)
+    assert r.mask.min() < 1.0  # something was deleted
+
+
+def test_armijo_condition_holds_for_every_accepted_step(tiny_net, images):
+    r = igos(tiny_net, images, resolution=7, iterations=8, steps=5, early_stop=None)
+    checked = 0
+    for trace in r.trace:
+        for before, after, step, gnorm2 in trace["armijo"]:
+            if step > 1e-5 * 1.0001:
+                assert after <= before - 1e-4 * step * gnorm2 + 1e-7
+                checked += 1
+    assert checked > 5
+
+
+@pytest.mark.parametrize("search_points", [0, 3])
+def test_armijo_holds_for_both_line_search_objectives(tiny_net, images, search_points):
+    r = igos(tiny_net, images, resolution=5, iterations=4, steps=4, search_points=search_points)
+    for trace in r.trace:
+        for before, after, step, gnorm2 in trace["armijo"]:
+            if step > 1e-5 * 1.0001:
+                assert after <= before - 1e-4 * step * gnorm2 + 1e-7
+
+
+def test_integrated_gradient_matches_a_loop_over_path_points(tiny_net, images):
+    """The batched path gradient equals autograd through U(M) one path point at a time."""
+    torch.manual_seed(0)
+    x, x0 = images[:2].double(), blurred_baseline(images[:2]).double()
+    net = tiny_net.double()
+    mask = torch.rand(2, 1, 5, 5, dtype=torch.float64)
+    targets = torch.tensor([1, 3])
+    k = 6
+    alphas = torch.arange(1, k + 1, dtype=torch.float64) / k
+    noise = torch.randn(k, 3, 32, 32, dtype=torch.float64) * 0.05
+    grad_up, probs = path_gradient(net, x0, x, upsample(mask, (32, 32)), targets, alphas, noise, batch_size=5)
+    ours = upsample_adjoint(mask, grad_up)
+
+    leaf = mask.clone().requires_grad_(True)
+    total = torch.zeros(2, dtype=torch.float64)
+    for i in range(k):
+        xi = composite(x, x0, alphas[i] * upsample(leaf, (32, 32))) + noise[i]
+        p = net(xi).softmax(1).gather(1, targets.view(-1, 1)).squeeze(1)
+        total = total + p / k
+        assert torch.allclose(probs[:, i], p.detach())
+    total.sum().backward()
+    torch.testing.assert_close(ours, leaf.grad, rtol=1e-9, atol=1e-12)
+
+
+def test_integrated_gradient_matches_finite_differences(tiny_net, images):
+    net = tiny_net.double()
+    x, x0 = images[:1].double(), blurred_baseline(images[:1]).double()
+    mask = torch.full((1, 1, 3, 3), 0.6, dtype=torch.float64)
+    alphas = torch.tensor([0.5, 1.0], dtype=torch.float64)
+    t = torch.tensor([2])
+    grad_up, _ = path_gradient(net, x0, x, upsample(mask, (32, 32)), t, alphas, None, batch_size=4)
+    g = upsample_adjoint(mask, grad_up)
+
+    def f(m):
+        return sum(
+            net(composite(x, x0, a * upsample(m, (32, 32)))).softmax(1)[0, 2] for a in alphas
+        ) / len(alphas)
+
+    eps = 1e-6
+    for i, j in [(0, 0), (1, 2), (2, 1)]:
+        d = torch.zeros_like(mask)
+        d[0, 0, i, j] = eps
+        fd = (f(mask + d) - f(mask - d)) / (2 * eps)
+        assert g[0, 0, i, j].item() == pytest.approx(fd.item(), rel=1e-5, abs=1e-10)
+
+
+def test_batched_equals_one_by_one(tiny_net, images):
+    both = igos(tiny_net, images, seed=3, **OPTS)
+    for i in range(3):
+        one = igos(tiny_net, images[i : i + 1], seed=3, **OPTS)
+        torch.testing.assert_close(one.saliency[0], both.saliency[i], atol=1e-5, rtol=0)
+        assert one.trace[0]["iterations"] == both.trace[i]["iterations"]
+
+
+def test_same_seed_same_heatmap_other_seed_other_heatmap(tiny_net, images):
+    a = igos(tiny_net, images, seed=7, **OPTS)
+    b = igos(tiny_net, images, seed=7, **OPTS)
+    c = igos(tiny_net, images, seed=8, **OPTS)
+    assert torch.equal(a.saliency, b.saliency)
+    assert not torch.equal(a.saliency, c.saliency)
+
+
+def test_targets_top1_default_and_explicit(tiny_net, images):
+    top1 = tiny_net(images).argmax(1)
+    r = igos(tiny_net, images, **OPTS)
+    assert torch.equal(r.target, top1)
+    r2 = igos(tiny_net, images, target=[0, 1, 2], **OPTS)
+    assert r2.target.tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("target", [5, -1, [0, 9, 1]])
+def test_targets_out_of_range_raise(tiny_net, images, target):
+    with pytest.raises(ValueError, match="out of range"):
+        igos(tiny_net, images, target=target, **OPTS)
+
+
+def test_wrong_number_of_targets_raises(tiny_net, images):
+    with pytest.raises(ValueError, match="targets for 3 images"):
+        igos(tiny_net, images, target=[0, 1], **OPTS)
+
+
+@pytest.mark.parametrize("resolution", [0, 33, -7])
+def test_impossible_resolutions_raise(tiny_net, images, resolution):
+    with pytest.raises(ValueError, match="resolution"):
+        igos(tiny_net, images, resolution=resolution, iterations=1, steps=2)
+
+
+@pytest.mark.parametrize(
+    "bad,match",
+    [(torch.rand(2, 4, 32, 32), "shape"), (torch.rand(2, 3, 32, 32) * 255, r"\[0, 1\]"),
+     (torch.randint(0, 2, (1, 3, 8, 8)), "float")],
+)
+def test_bad_images_raise(tiny_net, bad, match):
+    with pytest.raises(ValueError, match=match):
+        igos(tiny_net, bad, **OPTS)
+
+
+def test_nan_model_raises_clear_error(images):
+    class NaNNet(torch.nn.Module):
+        def forward(self, x):
+            return torch.full((x.shape[0], 3), float("nan"))
+
+    from igos.methods.common import NonFiniteOutputError
+
+    with pytest.raises(NonFiniteOutputError, match="NaN"):
+        igos(NaNNet(), images, **OPTS)
+
+
+def test_model_is_left_untouched(tiny_net, images):
+    tiny_net.train()
+    before = {k: v.clone() for k, v in tiny_net.state_dict().items()}
+    igos(tiny_net, images, **OPTS)
+    assert tiny_net.training
+    assert all(p.requires_grad for p in tiny_net.parameters())
+    assert all(p.grad is None for p in tiny_net.parameters())
+    for k, v in tiny_net.state_dict().items():
+        assert torch.equal(v, before[k])
+
+
+def test_trace_counts_images(tiny_net, images):
+    r = igos(tiny_net, images, resolution=7, iterations=3, steps=5, early_stop=None, batch_size=4)
+    # 3 iterations x 5 path points x 3 images forward+backward
+    assert r.backward_images == 3 * 5 * 3
+    assert r.forward_images > 0
+    for t in r.trace:
+        assert t["iterations"] == 3 and len(t["step"]) == 3 and len(t["objective"]) == 3
+
+
+def test_default_regularisation_per_resolution():
+    assert default_regularisation(28) == (1.0, 20.0)
+    assert default_regularisation(112) == (3.0, 60.0)
+    l1, tv = default_regularisation(40)
+    assert 1.0 < l1 < 2.0 and 20.0 < tv < 40.0

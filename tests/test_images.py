@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from igos.images import ImageLoadError, find_images, load_image
+
+
+@pytest.fixture
+def rgb_array():
+    g = np.random.default_rng(0)
+    return (g.random((40, 60, 3)) * 255).astype(np.uint8)
+
+
+def test_rgb_squash_follows_the_protocol(tmp_path, rgb_array):
+    p = tmp_path / "a.png"
+    Image.fromarray(rgb_array).save(p)
+    x = load_image(p, 224)
+    ref = np.asarray(Image.fromarray(rgb_array).resize((224, 224), Image.BILINEAR), dtype=np.float32) / 255
+    assert x.shape == (3, 224, 224) and x.dtype == torch.float32
+    np.testing.assert_allclose(x.permute(1, 2, 0).numpy(), ref, atol=1e-7)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK", "LA", "1"])
+def test_pillow_modes_become_rgb(tmp_path, rgb_array, mode):
+    img = Image.fromarray(rgb_array).convert(mode)
+    p = tmp_path / ("a.tif" if mode == "CMYK" else "a.png")
+    img.save(p)
+    x = load_image(p, 32)
+    assert x.shape == (3, 32, 32)
+    assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
+
+
+def test_16bit_grayscale_keeps_its_range(tmp_path):
+    arr = np.full((20, 20), 65535 // 2, dtype=np.uint16)
+    p = tmp_path / "g16.png"
+    Image.fromarray(arr).save(p)
+    x = load_image(p, 16)
+    assert x.shape == (3, 16, 16)
+    assert float(x.mean()) == pytest.approx(0.5, abs=0.01)  # not clipped to white
+
+
+def test_center_crop(tmp_path, rgb_array):
+    p = tmp_path / "a.png"
+    Image.fromarray(rgb_array).save(p)
+    x = load_image(p, 32, resize="crop")
+    assert x.shape == (3, 32, 32)
+
+
+def test_missing_file_names_the_file(tmp_path):
+    with pytest.raises(ImageLoadError, match="nope.jpg: no such file"):
+        load_image(tmp_path / "nope.jpg")
+
+
+def test_not_an_image_names_the_file(tmp_path):
+    p = tmp_path / "notes.jpg"
+    p.write_text("hello")
+    with pytest.raises(ImageLoadError, match="notes.jpg: not an image"):
+        load_image(p)
+
+
+def test_truncated_image_names_the_file(tmp_path, rgb_array):
+    p = tmp_path / "cut.jpg"
+    Image.fromarray(rgb_array).save(p, quality=95)
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageLoadError, match="cut.jpg: truncated or corrupt"):
+        load_image(p)
+
+
+def test_find_images_expands_folders(tmp_path, rgb_array):
+    (tmp_path / "sub").mkdir()
+    for name in ["b.png", "a.jpg", "sub/c.png", "readme.txt"]:
+        if name.endswith("txt"):
+            (tmp_path / name).write_text("x")
+        else:
+            Image.fromarray(rgb_array).save(tmp_path / name)
+    found = [p.relative_to(tmp_path).as_posix() for p in find_images([tmp_path])]
+    assert found == ["a.jpg", "b.png", "sub/c.png"]

@@ -1,0 +1,76 @@
+import pytest
+import torch
+
+import igos
+from igos.models import Classifier, ModelLoadError, frozen, imagenet_classes, load_model
+
+
+def test_imagenet_classes():
+    names = imagenet_classes()
+    assert len(names) == 1000 and names[0] == "tench" and names[281] == "tabby"
+
+
+def test_frozen_restores_mode_and_flags():
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout())
+    net.train()
+    net[0].bias.requires_grad_(False)
+    with frozen(net):
+        assert not net.training and not any(p.requires_grad for p in net.parameters())
+    assert net.training and net[0].weight.requires_grad and not net[0].bias.requires_grad
+
+
+def make_linear():  # a factory for the package.module:factory form
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 4))
+
+
+def test_factory_with_weights_file(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path.parent))
+    net = make_linear()
+    weights = tmp_path / "w.pt"
+    torch.save(net.state_dict(), weights)
+    preset = load_model("test_models:make_linear", weights=weights, input_size=8, class_names=list("abcd"))
+    assert isinstance(preset.model, Classifier)
+    x = torch.rand(2, 3, 8, 8)
+    torch.testing.assert_close(preset.model.net(x), net(x))
+    assert preset.class_name(2) == "c"
+
+
+def test_weights_that_need_code_are_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    bad = tmp_path / "evil.pt"
+    torch.save({"x": Evil()}, bad)
+    with pytest.raises(ModelLoadError, match="weights_only"):
+        load_model("test_models:make_linear", weights=bad)
+
+
+def test_missing_weights_file():
+    with pytest.raises(ModelLoadError, match="not found"):
+        load_model("test_models:make_linear", weights="/no/such/file.pt")
+
+
+def test_bad_factory():
+    with pytest.raises(ModelLoadError, match="cannot import"):
+        load_model("no_such_module_xyz:factory")
+
+
+def test_torchvision_names_fail_clearly_offline_or_without_torchvision():
+    # here torchvision is either missing or cannot download: both must say so clearly
+    with pytest.raises(ModelLoadError, match="torchvision|weights"):
+        load_model("resnet50")
+
+
+@pytest.mark.slow
+def test_lite0_preset_is_embedded_and_works_offline(lite0):
+    assert lite0.name == "efficientnet-lite0" and lite0.input_size == (224, 224)
+    assert lite0.gradcam_layer == "net._bn1"
+    assert not lite0.model.training
+    with torch.no_grad():
+        out = lite0.model(torch.rand(1, 3, 224, 224))
+    assert out.shape == (1, 1000) and torch.isfinite(out).all()
+
+
+def test_version():
+    assert igos.__version__
