@@ -118,7 +118,8 @@ def main() -> None:
     print(f"\nseconds per image: mean {statistics.mean(secs):.2f}, median {statistics.median(secs):.2f}"
           f" (wall {wall / n:.2f} incl. loading and evaluation)")
     print(f"images through the model per image: {fwd:.0f} forward, {bwd:.0f} forward+backward")
-    print(f"plain throughput here (best of before/after): forward {fwd_s * 1000:.1f} ms/img, forward+backward {fb_s * 1000:.1f} ms/img")
+    print(f"plain throughput here (best of before/after): forward {fwd_s * 1000:.1f} ms/img, "
+          f"forward+backward {fb_s * 1000:.1f} ms/img")
     print(f"time inside the model: {100 * model_share:.0f} % (overhead outside it {100 * (1 - model_share):.0f} %)")
     print(f"reference cost emulated with these timings: {ref_cost:.1f} s/img -> igos is "
           f"{ref_cost / statistics.mean(secs):.2f}x faster (stated reference on this machine: about 48 s/img, "

@@ -1,0 +1,140 @@
+"""igos bench: the results store, resuming after SIGKILL, tables."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from igos.bench import BenchSpec, plan_jobs, read_labels, run_bench
+from igos.cli import main
+from igos.store import ResultStore
+
+TESTS = Path(__file__).parent
+SRC = TESTS.parent / "src"
+
+
+@pytest.fixture
+def image_dir(tmp_path):
+    d = tmp_path / "images"
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray((rng.random((40, 40, 3)) * 255).astype(np.uint8)).save(d / f"img{i}.png")
+    (d / "broken.png").write_text("not an image")
+    return d
+
+
+def bench_args(image_dir, out):
+    return ["bench", str(image_dir), "--models", "tinymodels:tiny_classifier", "--methods", "igos", "gradient",
+            "--resolutions", "7", "--out", str(out), "--images-per-batch", "1",
+            "--set", "igos.iterations=3", "igos.steps=4", "igos.batch_size=4"]
+
+
+def env():
+    e = dict(os.environ)
+    e["PYTHONPATH"] = os.pathsep.join([str(SRC), str(TESTS), e.get("PYTHONPATH", "")])
+    return e
+
+
+def rows_of(run_dir):
+    con = sqlite3.connect(Path(run_dir) / "results.sqlite")
+    rows = con.execute("SELECT image, model, method, variant, resolution, settings_hash, target, deletion, insertion "
+                       "FROM results ORDER BY image, method").fetchall()
+    con.close()
+    return rows
+
+
+def test_plan_jobs_per_method_kind():
+    spec = BenchSpec(Path("."), ["m"], ["igos", "gradcam", "ig"], [224, 28], ablation=True, objective=True)
+    labels = {j.label for j in plan_jobs(spec)}
+    assert {"igos", "gradcam", "ig", "igos/no-tv", "igos/no-noise", "igos/fixed-step", "mask/same-lambda"} == labels
+    jobs = plan_jobs(spec)
+    assert sum(1 for j in jobs if j.method == "gradcam") == 1 and any(j.resolution == 0 for j in jobs)
+    with pytest.raises(ValueError, match="unknown method"):
+        plan_jobs(BenchSpec(Path("."), ["m"], ["nope"], [7]))
+
+
+def test_killed_run_resumes_to_exactly_the_rows_of_an_uninterrupted_run(tmp_path, image_dir):
+    full = tmp_path / "full"
+    subprocess.run([sys.executable, "-m", "igos.cli", *bench_args(image_dir, full)], env=env(), check=True,
+                   capture_output=True, timeout=600)
+    expected = rows_of(full)
+    assert len(expected) == 12  # 6 readable images x 2 methods
+
+    run = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "igos.cli", *bench_args(image_dir, run)], env=env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = run / "results.sqlite"
+    deadline = time.time() + 300
+    killed_at = None
+    while time.time() < deadline and proc.poll() is None:
+        if db.exists():
+            try:
+                n = len(rows_of(run))
+            except sqlite3.Error:
+                n = 0
+            if 2 <= n < 12:
+                proc.send_signal(signal.SIGKILL)
+                killed_at = n
+                break
+        time.sleep(0.02)
+    proc.wait(timeout=60)
+    assert killed_at is not None, "the run finished before it could be killed"
+    partial = rows_of(run)
+    assert 2 <= len(partial) < 12
+
+    out = subprocess.run([sys.executable, "-m", "igos.cli", *bench_args(image_dir, run)], env=env(), check=True,
+                         capture_output=True, text=True, timeout=600)
+    assert "already there" in out.stdout
+    assert rows_of(run) == expected  # none lost, none doubled, same values
+
+    # a third run computes nothing
+    again = subprocess.run([sys.executable, "-m", "igos.cli", *bench_args(image_dir, run)], env=env(), check=True,
+                           capture_output=True, text=True, timeout=600)
+    assert "0 rows written" in again.stdout
+    assert rows_of(run) == expected
+
+
+def test_changed_settings_make_new_rows_and_tables_read_them(tmp_path, image_dir, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(TESTS))
+    run = tmp_path / "run"
+    spec = BenchSpec(image_dir, ["tinymodels:tiny_classifier"], ["gradient"], [7], limit=4)  # broken.png first
+    s1 = run_bench(spec, run, log=lambda *_: None)
+    assert s1.rows_written == 3 and s1.images_failed == 1
+    spec.options = {"gradient": {"batch_size": 2}}
+    s2 = run_bench(spec, run, log=lambda *_: None)
+    assert s2.rows_written == 3  # a new settings hash: new rows, old ones kept
+    store = ResultStore(run)
+    assert len(store.rows()) == 6
+    store.close()
+    assert main(["table", str(run), "--per-image"]) == 0
+    text = capsys.readouterr().out
+    assert "lower is better" in text and "higher is better" in text and "Gradient" in text
+    assert "broken.png" in text  # failures are listed
+    assert (run / "table.md").exists() and (run / "table.csv").exists()
+
+
+def test_failures_are_recorded_and_an_all_failed_run_exits_nonzero(tmp_path, capsys):
+    d = tmp_path / "bad"
+    d.mkdir()
+    (d / "a.png").write_text("nope")
+    code = main(["bench", str(d), "--models", "tinymodels:tiny_classifier", "--methods", "gradient",
+                 "--out", str(tmp_path / "r")])
+    assert code == 1
+    assert "every image failed" in capsys.readouterr().err
+
+
+def test_label_file(tmp_path):
+    f = tmp_path / "labels.csv"
+    f.write_text("file,label\nimg0.png,3\nimg1,n01443537\n")
+    assert read_labels(f) == {"img0.png": 3, "img1": 1}
+    f.write_text("img0.png,4\nimg1.png,banana\n")
+    with pytest.raises(ValueError, match="line 2"):
+        read_labels(f)
