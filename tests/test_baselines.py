@@ -13,6 +13,7 @@ from igos.methods.rise import rise
 
 FAST = {
     "igos": dict(resolution=7, iterations=3, steps=4),
+    "igospp": dict(resolution=7, iterations=2, steps=3),
     "mask": dict(resolution=7, iterations=10),
     "ig": dict(steps=8),
     "gradcam": dict(layer="features.2"),
@@ -206,3 +207,16 @@ def test_ebp_names_the_layer_it_cannot_handle(images):
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Sigmoid(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
     with pytest.raises(UnsupportedLayerError, match=r"sigmoid.*1 \(Sigmoid\)"):
         excitation_backprop(net, images, target=0)
+
+
+def test_igospp_masks_and_armijo(tiny_net, images):
+    from igos.methods.igospp import igospp
+
+    r = igospp(tiny_net, images, resolution=6, iterations=4, steps=3)
+    assert r.saliency.shape == (3, 6, 6)
+    assert float(r.mask.min()) >= 0 and float(r.mask.max()) <= 1
+    torch.testing.assert_close(r.saliency, 1 - r.mask)
+    for t in r.trace:
+        for before, after, step, gnorm2 in t["armijo"]:
+            if step > 1e-5 * 1.0001:
+                assert after <= before - 1e-4 * step * gnorm2 + 1e-7

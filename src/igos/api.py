@@ -73,6 +73,7 @@ class Explanation:
             out["deletion"] = {"auc": self.deletion, "direction": DIRECTIONS["deletion"]}
             out["insertion"] = {"auc": self.insertion, "direction": DIRECTIONS["insertion"]}
             out["evaluation_seconds"] = round(self.evaluation_seconds or 0.0, 4)
+            out["curves"] = self.curves
         return out
 
 

@@ -171,7 +171,7 @@ def run_bench(
     """Compute every missing row of ``spec`` into ``run_dir``'s store; returns a summary."""
     t_start = time.perf_counter()
     store = ResultStore(run_dir)
-    store.record_run(command, __version__)
+    store.record_run(command, __version__, str(Path(spec.images_dir).resolve()))
     files = find_images([spec.images_dir])[:: max(1, spec.every)][: spec.limit]
     if not files:
         raise ValueError(f"no image files found in {spec.images_dir}")

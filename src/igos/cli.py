@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in the overlay (0…1)")
     ex.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="method options, e.g. iterations=10 steps=20 l1=1 tv=20")
+    ex.add_argument("--figure", action="store_true",
+                    help="also <stem>_figure.png: overlay, heatmap, deletion and insertion curves (needs igos[viz])")
+    ex.add_argument("--animate", action="store_true",
+                    help="also <stem>_curves.gif: the deletion and insertion sequences (needs igos[viz])")
     be = sub.add_parser("bench", help="methods × resolutions × models on a folder, resumable (SQLite)")
     be.add_argument("images_dir", metavar="IMAGES_DIR")
     be.add_argument("--models", nargs="+", default=["efficientnet-lite0"])
@@ -92,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--images-per-batch", type=int, default=4)
     be.add_argument("--set", nargs="*", default=[], metavar="METHOD.KEY=VALUE",
                     help="method options, e.g. igos.iterations=10 rise.masks=2000")
+
+    rp = sub.add_parser("report", help="one self-contained HTML page for a bench run or an explain folder")
+    rp.add_argument("source", metavar="RUN_DIR_OR_EXPLAIN_DIR")
+    rp.add_argument("--out", default=None, help="HTML file (default SOURCE/report.html)")
+    rp.add_argument("--cmap", default="viridis", help="viridis (default), jet, gray")
+    rp.add_argument("--alpha", type=float, default=0.5)
+    rp.add_argument("--max-images", type=int, default=None)
 
     ta = sub.add_parser("table", help="the paper's tables from a bench run (Markdown + CSV)")
     ta.add_argument("run_dir", metavar="RUN_DIR")
@@ -222,6 +233,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .overlay import overlay
 
     options = parse_options(args.set)
+    if (args.figure or args.animate) and not args.evaluate:
+        args.evaluate = True  # the figures show the curves
     if args.batch_size:
         options["batch_size"] = args.batch_size
     try:
@@ -264,6 +277,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 rec = r.summary()
                 rec["saliency_file"] = f"{stem}.npy"
                 rec["overlay_file"] = f"{stem}.png"
+                if args.figure or args.animate:
+                    rec.update(_figures(r, out_dir / stem, args))
                 records.append(rec)
                 if r.deletion is not None:
                     bar.set_postfix_str(f"del↓ {r.deletion:.3f} ins↑ {r.insertion:.3f}")
@@ -273,6 +288,37 @@ def cmd_explain(args: argparse.Namespace) -> int:
         bar.close()
     _print_summary(records, failures, out_dir)
     return 1 if not records else 0
+
+
+def _figures(r, stem: Path, args: argparse.Namespace) -> dict[str, str]:
+    from .figures import animate_curves, save_explanation_figure
+    from .perturb import blurred_baseline
+
+    out = {}
+    c = r.curves
+    if args.figure:
+        title = f"{r.target_name} ({r.target}) p={r.probability:.3f} · {r.method} {r.resolution[0]}×{r.resolution[1]}"
+        save_explanation_figure(f"{stem}_figure.png", r.image, r.saliency, title=title, x=c["x"],
+                                deletion_curve=c["deletion"], insertion_curve=c["insertion"], deletion=r.deletion,
+                                insertion=r.insertion, cmap=args.cmap, alpha=args.alpha)
+        out["figure_file"] = f"{stem.name}_figure.png"
+    if args.animate:
+        baseline = blurred_baseline(r.image.unsqueeze(0))[0]
+        animate_curves(f"{stem}_curves.gif", r.image, baseline, r.saliency, c["x"], c["deletion"], c["insertion"])
+        out["animation_file"] = f"{stem.name}_curves.gif"
+    return out
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import build_report
+
+    try:
+        path = build_report(args.source, args.out, cmap=args.cmap, alpha=args.alpha, max_images=args.max_images)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"igos: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, opens offline)")
+    return 0
 
 
 def _write_results(out_dir: Path, args: argparse.Namespace, model: str, records: list, failures: list) -> None:
@@ -328,6 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_bench(args)
     if args.command == "table":
         return cmd_table(args)
+    if args.command == "report":
+        return cmd_report(args)
     parser.print_help()
     return 2
 

@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS failures (
 CREATE TABLE IF NOT EXISTS runs (
     started REAL,
     command TEXT,
-    version TEXT
+    version TEXT,
+    images_dir TEXT
 );
 """
 
@@ -92,9 +93,9 @@ class ResultStore:
     def close(self) -> None:
         self.db.close()
 
-    def record_run(self, command: str, version: str) -> None:
+    def record_run(self, command: str, version: str, images_dir: str) -> None:
         with self.db:
-            self.db.execute("INSERT INTO runs VALUES (?, ?, ?)", (time.time(), command, version))
+            self.db.execute("INSERT INTO runs VALUES (?, ?, ?, ?)", (time.time(), command, version, images_dir))
 
     def done_keys(self) -> set[tuple]:
         rows = self.db.execute("SELECT image, model, method, variant, resolution, settings_hash FROM results")

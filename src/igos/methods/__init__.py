@@ -9,16 +9,18 @@ from .ebp import excitation_backprop
 from .gradcam import gradcam
 from .gradient import gradient
 from .igos import igos
+from .igospp import igospp
 from .integrated_gradients import integrated_gradients
 from .mask import mask
 from .rise import rise
 
-__all__ = ["Attribution", "METHODS", "RESOLUTIONS", "get_method", "igos", "mask", "integrated_gradients",
+__all__ = ["Attribution", "METHODS", "RESOLUTIONS", "get_method", "igos", "igospp", "mask", "integrated_gradients",
            "gradcam", "rise", "gradient", "excitation_backprop"]
 
 #: method name (as used by the CLI and ``igos.explain``) -> function
 METHODS: dict[str, MethodFn] = {
     "igos": igos,
+    "igospp": igospp,
     "mask": mask,
     "ig": integrated_gradients,
     "gradcam": gradcam,
@@ -31,6 +33,7 @@ METHODS: dict[str, MethodFn] = {
 #: "input" (the input's own size only) or "layer" (its layer's size only)
 RESOLUTIONS: dict[str, str] = {
     "igos": "any",
+    "igospp": "any",
     "mask": "any",
     "ig": "input",
     "gradcam": "layer",

@@ -1,0 +1,203 @@
+"""``igos report``: one self-contained HTML page for a bench run or an ``igos explain`` folder.
+
+Everything is inlined (JPEG thumbnails as data URIs, curves as SVG, CSS); no scripts, fonts or
+styles are fetched, so the page opens offline. Thumbnails are 224 px JPEGs shown at 112 px;
+clicking one enlarges it (a CSS ``:target`` lightbox, no JavaScript).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from . import tables
+from .figures import curve_svg
+from .images import ImageLoadError, load_image
+from .overlay import overlay, to_pil
+from .store import DB_NAME, ResultStore
+
+__all__ = ["build_report"]
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:1.2em;color:#222;max-width:1400px}
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}h3{font-size:1em}
+table.t{border-collapse:collapse;font-size:.85em;margin:.6em 0}
+table.t td,table.t th{border:1px solid #ccc;padding:3px 6px;text-align:left}
+table.t th{background:#f3f3f3}
+.imgrow{display:flex;flex-wrap:wrap;gap:8px;border-top:1px solid #ddd;padding:8px 0;align-items:flex-start}
+.cell{width:124px;font-size:.72em;text-align:center}
+.cell img{width:112px;height:112px;border:1px solid #ccc;display:block;margin:0 auto}
+.cell svg{display:block;margin:2px auto}
+.lb{display:none;position:fixed;inset:0;background:rgba(0,0,0,.8);z-index:9;align-items:center;justify-content:center}
+.lb:target{display:flex}.lb img{width:448px;height:448px;image-rendering:auto;border:2px solid #fff}
+.lb span{color:#fff;position:absolute;top:1em;left:1em;font-size:.9em}
+.note{color:#666;font-size:.85em}
+"""
+
+
+def _jpeg(img: Image.Image, size: int = 224, quality: int = 82) -> str:
+    buf = io.BytesIO()
+    img.convert("RGB").resize((size, size), Image.BILINEAR).save(buf, format="JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+class _Page:
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.boxes: list[str] = []
+
+    def thumb(self, uri: str, caption: str) -> str:
+        n = len(self.boxes)
+        self.boxes.append(f'<a class="lb" id="z{n}" href="#_"><img src="{uri}" alt="{html.escape(caption)}">'
+                          f"<span>{html.escape(caption)}</span></a>")
+        return f'<a href="#z{n}"><img src="{uri}" alt="{html.escape(caption)}" loading="lazy"></a>'
+
+    def render(self, title: str) -> str:
+        return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{html.escape(title)}"
+                f"</title><style>{CSS}</style></head><body>{''.join(self.parts)}{''.join(self.boxes)}</body></html>")
+
+
+def _table_html(header: list[str], body: list[list[str]]) -> str:
+    def fmt(c: str) -> str:
+        # bold the halves marked **…** by tables.main_table
+        out = []
+        for half in c.split(" / "):
+            out.append(f"<b>{html.escape(half.strip('*'))}</b>" if half.startswith("**") else html.escape(half))
+        return " / ".join(out)
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    rows = "".join("<tr>" + "".join(f"<td>{fmt(c)}</td>" for c in row) + "</tr>" for row in body)
+    return f'<table class="t"><tr>{head}</tr>{rows}</table>'
+
+
+def _cell_html(page: _Page, image, sal: np.ndarray, label: str, rec: dict[str, Any], cmap: str, alpha: float) -> str:
+    uri = _jpeg(overlay(image, sal, alpha, cmap))
+    caption = f"{label}: deletion {rec['deletion']:.4f} (lower is better), insertion {rec['insertion']:.4f} " \
+              "(higher is better)"
+    out = [f'<div class="cell">{page.thumb(uri, caption)}<div>{html.escape(label)}</div>']
+    if rec.get("x"):
+        out.append(curve_svg(rec["x"], rec["deletion_curve"], "#c0392b", 112, 36))
+        out.append(curve_svg(rec["x"], rec["insertion_curve"], "#2c6fbb", 112, 36))
+    out.append(f"<div>del↓ {rec['deletion']:.3f} · ins↑ {rec['insertion']:.3f}</div></div>")
+    return "".join(out)
+
+
+def _from_bench(run_dir: Path, page: _Page, cmap: str, alpha: float, max_images: int | None) -> str:
+    from .bench import saliency_from_row
+
+    store = ResultStore.open_existing(run_dir)
+    rows = store.rows()
+    runs = list(store.db.execute("SELECT command, images_dir FROM runs"))
+    failures = store.failures()
+    store.close()
+    images_dir = next((Path(r[1]) for r in reversed(runs) if r[1]), None)
+    cells = tables.summarise(rows)
+    models = sorted({r["model"] for r in rows})
+    page.parts.append(f"<h1>igos benchmark report</h1><p class=\"note\">{html.escape(str(run_dir))}: "
+                      f"{len(rows)} results, {len({r['image'] for r in rows})} images, models "
+                      f"{html.escape(', '.join(models))}. Deletion: lower is better; insertion: higher is better.</p>")
+    if runs:
+        page.parts.append(f"<p class=\"note\">command: <code>{html.escape(runs[-1][0] or '')}</code></p>")
+    n_tables = 0
+    for model in models:
+        sections = [("Deletion (lower is better) / insertion (higher is better), mean ± 95 % CI",
+                     tables.main_table(cells, model)), ("Seconds per image", tables.runtime_table(cells, model))]
+        for extra in (tables.ablation_table(cells, model), tables.objective_table(cells, model)):
+            if extra:
+                sections.append(("Ablation / objective", extra))
+        for title, (header, body) in sections:
+            page.parts.append(f"<h3>{html.escape(title)} — {html.escape(model)}</h3>{_table_html(header, body)}")
+            n_tables += 1
+    if failures:
+        page.parts.append(f"<p class=\"note\">{len(failures)} failure(s): "
+                          + html.escape("; ".join(f"{f[0]} ({f[2]}: {f[3]})" for f in failures[:30])) + "</p>")
+    by_image: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in rows:
+        by_image[(r["image"], r["model"])].append(r)
+    page.parts.append("<h2>Per image</h2>")
+    for k, ((name, model), rs) in enumerate(sorted(by_image.items())):
+        if max_images is not None and k >= max_images:
+            page.parts.append(f"<p class=\"note\">… {len(by_image) - k} more images not shown</p>")
+            break
+        try:
+            if images_dir is None:
+                raise ImageLoadError(name, "the run does not record its images folder")
+            image = load_image(images_dir / name, 224)
+        except ImageLoadError:
+            image = None
+        head = f"<b>{html.escape(name)}</b><br>{html.escape(rs[0]['target_name'])} ({rs[0]['target']}), " \
+               f"p={rs[0]['probability']:.3f}<br>{html.escape(model)}"
+        out = ['<div class="imgrow"><div class="cell">']
+        if image is not None:
+            out.append(page.thumb(_jpeg(to_pil(image)), name))
+        out.append(f"{head}</div>")
+        order = {m: i for i, m in enumerate(tables.METHOD_ORDER)}
+        for r in sorted(rs, key=lambda r: (order.get(r["method"], 99), r["variant"], -tables._column(r))):
+            label = f"{tables.NAMES.get(r['method'], r['method'])}" + \
+                    ("" if r["variant"] == "default" else f" {r['variant']}") + f" {tables._column(r)}²"
+            if image is not None:
+                out.append(_cell_html(page, image, saliency_from_row(r), label, r, cmap, alpha))
+        out.append("</div>")
+        page.parts.append("".join(out))
+    return "igos benchmark report"
+
+
+def _from_explain(folder: Path, page: _Page, cmap: str, alpha: float, max_images: int | None) -> str:
+    doc = json.loads((folder / "results.json").read_text())
+    recs = doc["images"]
+    page.parts.append(f"<h1>igos explanations</h1><p class=\"note\">{html.escape(str(folder))}: model "
+                      f"{html.escape(str(doc.get('model')))}, method {html.escape(str(doc.get('method')))}, "
+                      f"{len(recs)} images. Deletion: lower is better; insertion: higher is better.</p>")
+    header = ["image", "class", "probability", "deletion (lower is better)", "insertion (higher is better)",
+              "seconds"]
+    body = [[Path(r["path"]).name, f"{r['target_name']} ({r['target']})", f"{r['probability']:.3f}",
+             f"{r['deletion']['auc']:.4f}" if "deletion" in r else "–",
+             f"{r['insertion']['auc']:.4f}" if "insertion" in r else "–", f"{r['seconds']:.2f}"] for r in recs]
+    page.parts.append("<h3>Summary</h3>" + _table_html(header, body))
+    if doc.get("failures"):
+        page.parts.append("<p class=\"note\">failed: " + html.escape("; ".join(
+            f"{f['path']}: {f['error']}" for f in doc["failures"])) + "</p>")
+    page.parts.append("<h2>Per image</h2>")
+    for k, r in enumerate(recs):
+        if max_images is not None and k >= max_images:
+            break
+        try:
+            image = load_image(r["path"], 224)
+        except ImageLoadError:
+            continue
+        sal = np.load(folder / r["saliency_file"])
+        curves = r.get("curves") or {}
+        rec = {"deletion": r.get("deletion", {}).get("auc", float("nan")),
+               "insertion": r.get("insertion", {}).get("auc", float("nan")),
+               "x": curves.get("x"), "deletion_curve": curves.get("deletion"),
+               "insertion_curve": curves.get("insertion")}
+        label = f"{r['method']} {r['resolution'][0]}²"
+        page.parts.append(f'<div class="imgrow"><div class="cell">{page.thumb(_jpeg(to_pil(image)), r["path"])}'
+                          f"<b>{html.escape(Path(r['path']).name)}</b><br>{html.escape(r['target_name'])} "
+                          f"p={r['probability']:.3f}</div>{_cell_html(page, image, sal, label, rec, cmap, alpha)}</div>")
+    return "igos explanations"
+
+
+def build_report(source: str | Path, out: str | Path | None = None, *, cmap: str = "viridis", alpha: float = 0.5,
+                 max_images: int | None = None) -> Path:
+    """Write the HTML report of a bench run folder or an ``igos explain`` folder; returns its path."""
+    source = Path(source)
+    page = _Page()
+    if (source / DB_NAME).exists():
+        title = _from_bench(source, page, cmap, alpha, max_images)
+    elif (source / "results.json").exists():
+        title = _from_explain(source, page, cmap, alpha, max_images)
+    else:
+        raise FileNotFoundError(f"{source}: neither a bench run ({DB_NAME}) nor an explain folder (results.json)")
+    path = Path(out) if out else source / "report.html"
+    path.write_text(page.render(title), encoding="utf-8")
+    return path

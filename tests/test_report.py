@@ -1,0 +1,114 @@
+"""Figures and the HTML report, the report checked in a real headless Chromium."""
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from igos.bench import BenchSpec, run_bench
+from igos.cli import main
+from igos.figures import animate_curves, curve_svg, save_explanation_figure
+from igos.overlay import colormap, overlay
+from igos.report import build_report
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def bench_run(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    d = tmp_path / "images"
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray((rng.random((50, 50, 3)) * 255).astype(np.uint8)).save(d / f"im{i}.png")
+    run = tmp_path / "run"
+    run_bench(BenchSpec(d, ["tinymodels:tiny_classifier"], ["gradient", "igos"], [7, 14], limit=3,
+                        options={"igos": {"iterations": 2, "steps": 3}}), run)
+    return run
+
+
+def test_colormaps_and_overlay():
+    v = np.linspace(0, 1, 5)
+    vir = colormap(v, "viridis")
+    assert vir.shape == (5, 3) and np.allclose(vir[0], [0x44 / 255, 0x01 / 255, 0x54 / 255], atol=0.01)
+    assert np.allclose(colormap(np.array([0.5]), "jet")[0], [0.5, 1.0, 0.5])
+    img = overlay(torch.zeros(3, 20, 20), torch.rand(5, 5), alpha=1.0)
+    assert img.size == (20, 20)
+    with pytest.raises(ValueError, match="alpha"):
+        overlay(torch.zeros(3, 20, 20), torch.rand(5, 5), alpha=2)
+
+
+def test_figure_and_animation_files(tmp_path):
+    img, base = torch.rand(3, 32, 32), torch.zeros(3, 32, 32)
+    sal = torch.rand(4, 4)
+    x = [i / 16 for i in range(17)]
+    curve = [1 - t for t in x]
+    save_explanation_figure(tmp_path / "f.png", img, sal, title="cat", x=x, deletion_curve=curve,
+                            insertion_curve=x, deletion=0.5, insertion=0.5)
+    assert Image.open(tmp_path / "f.png").size[0] > 800
+    animate_curves(tmp_path / "a.gif", img, base, sal, x, curve, x)
+    gif = Image.open(tmp_path / "a.gif")
+    assert gif.n_frames == 17  # one frame per curve point
+    svg = curve_svg(x, curve, "#f00")
+    assert svg.startswith("<svg") and "http" not in svg.replace("http://www.w3.org", "")
+
+
+def test_report_is_self_contained(bench_run):
+    path = build_report(bench_run)
+    text = path.read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["'](https?:)?//""", text)
+    assert "<script" not in text and "@import" not in text and "url(http" not in text
+    assert text.count('class="imgrow"') == 3
+    assert "lower is better" in text and "higher is better" in text
+    assert path.stat().st_size < 2_000_000
+
+
+def test_report_of_an_explain_folder(tmp_path, capsys):
+    import skimage
+
+    photo = Path(skimage.__file__).parent / "data" / "coffee.png"
+    out = tmp_path / "ex"
+    assert main(["explain", str(photo), "--out", str(out), "--method", "gradcam", "--evaluate", "--figure"]) == 0
+    assert (out / "coffee_figure.png").exists()
+    assert main(["report", str(out)]) == 0
+    text = (out / "report.html").read_text()
+    assert "coffee.png" in text and text.count("<svg") >= 2
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_report_in_headless_chromium(bench_run, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    path = build_report(bench_run)
+    errors = []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(path.as_uri())
+        page.wait_for_load_state("load")
+        assert page.locator(".imgrow").count() == 3
+        assert page.locator("table.t").count() == 2  # the main table and the runtime table
+        # 3 originals + 3 images x (gradient 32² + igos 7² + igos 14²) thumbnails, all decoded
+        thumbs = page.locator(".imgrow img")
+        assert thumbs.count() == 12
+        widths = page.eval_on_selector_all(".imgrow img", "els => els.map(e => e.naturalWidth)")
+        assert all(w == 224 for w in widths)
+        thumbs.nth(1).click()
+        assert page.locator(".lb:target img").is_visible()
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=False)
+        browser.close()
+    assert not errors, errors
+    assert all(u.startswith(("file:", "data:")) for u in requests)
+    assert Image.open(tmp_path / "report.png").size == (1366, 768)
