@@ -7,8 +7,8 @@ display and scaled per image (never re-normalised across a batch unless ``scale`
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch

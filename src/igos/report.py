@@ -183,7 +183,8 @@ def _from_explain(folder: Path, page: _Page, cmap: str, alpha: float, max_images
         label = f"{r['method']} {r['resolution'][0]}²"
         page.parts.append(f'<div class="imgrow"><div class="cell">{page.thumb(_jpeg(to_pil(image)), r["path"])}'
                           f"<b>{html.escape(Path(r['path']).name)}</b><br>{html.escape(r['target_name'])} "
-                          f"p={r['probability']:.3f}</div>{_cell_html(page, image, sal, label, rec, cmap, alpha)}</div>")
+                          f"p={r['probability']:.3f}</div>"
+                          f"{_cell_html(page, image, sal, label, rec, cmap, alpha)}</div>")
     return "igos explanations"
 
 

@@ -16,7 +16,7 @@ the ``[0, 1]`` image (squared differences averaged over channels).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
