@@ -141,7 +141,6 @@ _LITE = {
 
 _TORCHVISION_GRADCAM = {
     "resnet": "net.layer4",
-    "vgg": "net.features",
     "densenet": "net.features",
     "mobilenet": "net.features",
     "efficientnet": "net.features",
@@ -219,6 +218,9 @@ def _torchvision(name: str, weights: str | None) -> ModelPreset:
             "torchvision downloads them on first use; offline, pass a local state dict with --weights."
         ) from exc
     layer = next((v for k, v in _TORCHVISION_GRADCAM.items() if name.startswith(k)), None)
+    if name.startswith("vgg"):  # the last ReLU before the final max pool: 14×14 at 224 px, as the paper
+        relus = [i for i, m in enumerate(net.features) if isinstance(m, nn.ReLU)]
+        layer = f"net.features.{relus[-1]}" if relus else layer
     model = Classifier(net, IMAGENET_MEAN, IMAGENET_STD, channels_last=True)
     return ModelPreset(name, model, (224, 224), imagenet_classes(), gradcam_layer=layer, resize="crop")
 
