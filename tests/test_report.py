@@ -68,6 +68,13 @@ def test_report_is_self_contained(bench_run):
     assert path.stat().st_size < 2_000_000
 
 
+def test_figures_for_every_bench_row(bench_run):
+    assert main(["report", str(bench_run), "--figures"]) == 0
+    figs = sorted((bench_run / "figures").glob("*.png"))
+    assert len(figs) == 9  # 3 images x (gradient + igos 7 + igos 14)
+    assert any("__igos__14" in f.name for f in figs)
+
+
 def test_report_of_an_explain_folder(tmp_path, capsys):
     import skimage
 

@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--cmap", default="viridis", help="viridis (default), jet, gray")
     rp.add_argument("--alpha", type=float, default=0.5)
     rp.add_argument("--max-images", type=int, default=None)
+    rp.add_argument("--figures", action="store_true",
+                    help="bench runs: also one PNG per result in the paper's layout, in RUN_DIR/figures/")
 
     ta = sub.add_parser("table", help="the paper's tables from a bench run (Markdown + CSV)")
     ta.add_argument("run_dir", metavar="RUN_DIR")
@@ -310,10 +312,13 @@ def _figures(r, stem: Path, args: argparse.Namespace) -> dict[str, str]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import build_report
+    from .report import build_report, write_run_figures
 
     try:
         path = build_report(args.source, args.out, cmap=args.cmap, alpha=args.alpha, max_images=args.max_images)
+        if args.figures:
+            figs = write_run_figures(args.source, cmap=args.cmap, alpha=args.alpha)
+            print(f"wrote {len(figs)} figures to {Path(args.source) / 'figures'}/")
     except (FileNotFoundError, ValueError) as exc:
         print(f"igos: {exc}", file=sys.stderr)
         return 2

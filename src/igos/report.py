@@ -24,7 +24,7 @@ from .images import ImageLoadError, load_image
 from .overlay import overlay, to_pil
 from .store import DB_NAME, ResultStore
 
-__all__ = ["build_report"]
+__all__ = ["build_report", "write_run_figures"]
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:1.2em;color:#222;max-width:1400px}
@@ -202,3 +202,37 @@ def build_report(source: str | Path, out: str | Path | None = None, *, cmap: str
     path = Path(out) if out else source / "report.html"
     path.write_text(page.render(title), encoding="utf-8")
     return path
+
+
+def write_run_figures(run_dir: str | Path, out_dir: str | Path | None = None, *, cmap: str = "viridis",
+                      alpha: float = 0.5) -> list[Path]:
+    """One figure in the paper's layout (overlay, heatmap, deletion and insertion curves) per
+    result row of a bench run, named ``<image>__<model>__<method>[-variant]__<side>.png``."""
+    from .bench import saliency_from_row
+    from .figures import save_explanation_figure
+
+    run_dir = Path(run_dir)
+    store = ResultStore.open_existing(run_dir)
+    rows = store.rows()
+    images_dir = next((Path(r[0]) for r in store.db.execute("SELECT images_dir FROM runs") if r[0]), None)
+    store.close()
+    out = Path(out_dir) if out_dir else run_dir / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for r in rows:
+        if images_dir is None:
+            break
+        try:
+            image = load_image(images_dir / r["image"], 224)
+        except ImageLoadError:
+            continue
+        side = tables._column(r)
+        variant = "" if r["variant"] == "default" else f"-{r['variant']}"
+        stem = f"{Path(r['image']).stem}__{r['model']}__{r['method']}{variant}__{side}"
+        stem = stem.replace("/", "_").replace(":", "_")
+        title = f"{r['target_name']} ({r['target']}) p={r['probability']:.3f} · {r['method']}{variant} {side}×{side}"
+        written.append(save_explanation_figure(out / f"{stem}.png", image, saliency_from_row(r), title=title,
+                                               x=r["x"], deletion_curve=r["deletion_curve"],
+                                               insertion_curve=r["insertion_curve"], deletion=r["deletion"],
+                                               insertion=r["insertion"], cmap=cmap, alpha=alpha))
+    return written
