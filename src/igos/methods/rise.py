@@ -63,7 +63,7 @@ def rise(
     grid: int = 7,
     p: float = 0.5,
     seed: int = 0,
-    batch_size: int = 32,
+    batch_size: int = 16,
     mask_chunk: int = 500,
     **_: Any,
 ) -> Attribution:
@@ -80,9 +80,10 @@ def rise(
         saliency = torch.zeros(b, h, w, device=images.device, dtype=images.dtype)
         for chunk in rise_masks(masks, (h, w), grid, p, seed=seed, device=images.device, chunk=mask_chunk):
             for i in range(b):
-                x = composite(images[i : i + 1], baseline[i : i + 1], chunk)
-                scores = scores_in_batches(model, x, targets[i].expand(chunk.shape[0]), batch_size)
-                saliency[i] += (scores.view(-1, 1, 1) * chunk[:, 0]).sum(0)
+                for m in chunk.split(batch_size):  # composite per model batch: small tensors stay in cache
+                    x = composite(images[i : i + 1], baseline[i : i + 1], m)
+                    scores = scores_in_batches(model, x, targets[i].expand(m.shape[0]), batch_size)
+                    saliency[i] += torch.einsum("n,nhw->hw", scores, m[:, 0])
         saliency /= masks * p
     return Attribution(saliency, target=targets, forward_images=counter.forward_images,
                        backward_images=counter.backward_images)
