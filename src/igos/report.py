@@ -33,7 +33,7 @@ table.t{border-collapse:collapse;font-size:.85em;margin:.6em 0}
 table.t td,table.t th{border:1px solid #ccc;padding:3px 6px;text-align:left}
 table.t th{background:#f3f3f3}
 .imgrow{display:flex;flex-wrap:wrap;gap:8px;border-top:1px solid #ddd;padding:8px 0;align-items:flex-start}
-.cell{width:124px;font-size:.72em;text-align:center}
+.cell{width:124px;font-size:.72em;text-align:center;overflow-wrap:anywhere}
 .cell img{width:112px;height:112px;border:1px solid #ccc;display:block;margin:0 auto}
 .cell svg{display:block;margin:2px auto}
 .lb{display:none;position:fixed;inset:0;background:rgba(0,0,0,.8);z-index:9;align-items:center;justify-content:center}
