@@ -20,7 +20,7 @@ from .metrics import DIRECTIONS, Scores, deletion_insertion
 from .models import ModelPreset, load_model
 from .perturb import blurred_baseline
 
-__all__ = ["Explanation", "Explanations", "explain", "evaluate", "resolve_model", "resolve_device"]
+__all__ = ["Explanation", "Explanations", "explain", "evaluate", "resolve_model", "resolve_device", "preset_options"]
 
 
 @dataclass
@@ -101,6 +101,13 @@ def resolve_model(model: str | ModelPreset, device: str | torch.device | None = 
     if not isinstance(preset, ModelPreset):
         raise TypeError(f"model must be a preset name or a ModelPreset, got {type(model).__name__}")
     return preset.to(resolve_device(device))
+
+
+def preset_options(fn: Callable, preset: ModelPreset, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` plus what the preset knows that the method asks for (GradCAM's ``layer``)."""
+    if "layer" in inspect.signature(fn).parameters and "layer" not in options and preset.gradcam_layer:
+        return {**options, "layer": preset.gradcam_layer}
+    return options
 
 
 def _targets_for(target: Any, n: int) -> list[int | None]:
@@ -191,8 +198,7 @@ def explain(
 
 def _explain_batch(preset, fn, method, images, paths, targets, resolution, seed, evaluate, options):
     model = preset.model
-    if "layer" in inspect.signature(fn).parameters and "layer" not in options and preset.gradcam_layer:
-        options = {**options, "layer": preset.gradcam_layer}
+    options = preset_options(fn, preset, options)
     if any(t is None for t in targets):
         with torch.no_grad():
             top1 = model(images).argmax(1)

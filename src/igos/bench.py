@@ -8,7 +8,6 @@ command again skips the rows that exist and computes only the rest.
 from __future__ import annotations
 
 import csv
-import inspect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 
 from . import __version__
-from .api import resolve_device
+from .api import preset_options, resolve_device
 from .images import ImageLoadError, find_images, load_image
 from .methods import RESOLUTIONS, get_method
 from .methods.igos import default_regularisation
@@ -156,10 +155,6 @@ def _label_for(rel: str, labels: dict[str, int] | None, imagefolder: bool) -> in
     return None
 
 
-def _accepts(fn: Callable, name: str) -> bool:
-    return name in inspect.signature(fn).parameters
-
-
 def run_bench(
     spec: BenchSpec,
     run_dir: str | Path,
@@ -256,9 +251,7 @@ def _run_batch(spec, preset: ModelPreset, batch, jobs, keyed, done, store: Resul
             continue
         idx = torch.tensor(need, device=x.device)
         fn = get_method(job.method)
-        opts = dict(job.options)
-        if _accepts(fn, "layer") and "layer" not in opts and preset.gradcam_layer:
-            opts["layer"] = preset.gradcam_layer
+        opts = preset_options(fn, preset, dict(job.options))
         res = job.resolution or preset.input_size[0]
         try:
             t0 = time.perf_counter()

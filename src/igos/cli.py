@@ -231,6 +231,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     from .api import explain, resolve_model
     from .images import find_images
+    from .methods.common import NonFiniteOutputError
     from .models import ModelLoadError, load_model
     from .overlay import overlay
 
@@ -268,7 +269,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 results = explain(chunk, preset, args.method, resolution=args.resolution, target=chunk_targets,
                                   seed=args.seed, evaluate=args.evaluate, images_per_batch=step,
                                   resize=args.resize, **options)
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, NonFiniteOutputError) as exc:
                 print(f"igos: {exc}", file=sys.stderr)
                 return 2
             failures.extend({"path": f.path, "error": f.reason} for f in results.failures)

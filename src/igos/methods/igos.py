@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from ..models import frozen
 from ..perturb import blurred_baseline, check_resolution, l1_loss, tv_loss, upsample
 from .common import Attribution, ImageCounter, check_images, resolve_targets
-from .optim import line_search, noise_draw, path_gradient, path_scores, upsample_adjoint
+from .optim import line_search, noise_draw, path_gradient, path_scores, record_iteration, upsample_adjoint
 
 __all__ = ["igos", "default_regularisation", "REGULARISATION"]
 
@@ -163,16 +163,16 @@ def igos(
         points = _search_points(steps, search_points)
         search_alphas = torch.ones(1, device=device, dtype=dtype) if points is None else alphas[points]
 
-        def search_objective(masks: Tensor, idx: Tensor, eps: Tensor | None) -> tuple[Tensor, Tensor]:
-            """F on the line-search path points: ``(mean probability + regulariser, p at α = 1)``."""
-            pr = path_scores(model, baseline[idx], images[idx], upsample(masks, (h, w)), targets[idx],
-                             search_alphas, eps, batch_size)
+        def search_objective(masks: Tensor, idx: Tensor, eps: Tensor | None,
+                             on: Tensor = search_alphas) -> tuple[Tensor, Tensor]:
+            """F on the path points ``on``: ``(mean probability + regulariser, p at α = 1)``."""
+            pr = path_scores(model, baseline[idx], images[idx], upsample(masks, (h, w)), targets[idx], on, eps,
+                             batch_size)
             return pr.mean(1) + regulariser(masks, l1, tv), pr[:, -1]
 
         def plain_objective(masks: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
-            p = path_scores(model, baseline[idx], images[idx], upsample(masks, (h, w)), targets[idx],
-                            torch.ones(1, device=device, dtype=dtype), None, batch_size)[:, 0]
-            return p + regulariser(masks, l1, tv), p
+            """The paper's F: the plain masked score (α = 1, no noise) + regulariser."""
+            return search_objective(masks, idx, None, torch.ones(1, device=device, dtype=dtype))
 
         noisy_search = search_noise and noise > 0 and points is not None
         mask = torch.ones(b, 1, s_h, s_w, device=device, dtype=dtype)
@@ -218,19 +218,11 @@ def igos(
                     objective, m, direction, base, next_step[idx], decay=step_decay, armijo=armijo,
                     min_step=min_step, trials_per_batch=trials_per_batch,
                 )
-            gnorm2 = direction.flatten(1).pow(2).sum(1)
+            record_iteration(traces, idx, base, new_v, step, direction, trials, new_p)
             improvement = base - new_v
             value[idx] = new_v
             mask[idx] = new_m
             next_step[idx] = torch.clamp(step / step_decay, max=first_step)
-            for r, i in enumerate(idx.tolist()):
-                tr = traces[i]
-                tr["armijo"].append((float(base[r]), float(new_v[r]), float(step[r]), float(gnorm2[r])))
-                tr["objective"].append(float(new_v[r]))
-                tr["probability"].append(float(new_p[r]))
-                tr["step"].append(float(step[r]))
-                tr["trials"].append(int(trials[r]))
-                tr["iterations"] += 1
             if early_stop is not None:
                 stall[idx] = torch.where(improvement < early_stop, stall[idx] + 1, torch.zeros_like(stall[idx]))
                 active &= stall < patience

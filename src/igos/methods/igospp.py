@@ -25,7 +25,7 @@ from ..models import frozen
 from ..perturb import blurred_baseline, btv_loss, check_resolution, edge_weights, l1_loss, upsample
 from .common import Attribution, ImageCounter, check_images, resolve_targets
 from .igos import _search_points
-from .optim import line_search, noise_draw, path_gradient, path_scores, upsample_adjoint
+from .optim import line_search, noise_draw, path_gradient, path_scores, record_iteration, upsample_adjoint
 
 __all__ = ["igospp"]
 
@@ -112,14 +112,7 @@ def igospp(
                 objective, pair, direction, value, next_step, decay=step_decay, armijo=armijo, min_step=min_step,
                 trials_per_batch=trials_per_batch,
             )
-            gnorm2 = direction.flatten(1).pow(2).sum(1)
-            for i in range(b):
-                tr = traces[i]
-                tr["armijo"].append((float(value[i]), float(new_v[i]), float(step[i]), float(gnorm2[i])))
-                tr["objective"].append(float(new_v[i]))
-                tr["step"].append(float(step[i]))
-                tr["trials"].append(int(trials[i]))
-                tr["iterations"] += 1
+            record_iteration(traces, every, value, new_v, step, direction, trials)
             pair, value = new_pair, new_v
             next_step = torch.clamp(step / step_decay, max=first_step)
     final = pair[:, 0] * pair[:, 1]

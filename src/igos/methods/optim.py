@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from ..perturb import upsample
 from .common import class_probability
 
-__all__ = ["path_gradient", "path_scores", "line_search", "upsample_adjoint", "noise_draw"]
+__all__ = ["path_gradient", "path_scores", "line_search", "upsample_adjoint", "noise_draw", "record_iteration"]
 
 
 def noise_draw(generator: torch.Generator | None, steps: int, shape: tuple[int, ...], sigma: float,
@@ -177,3 +177,20 @@ def line_search(
         new_prob[missing] = p
         trials.index_add_(0, missing, torch.ones_like(missing))
     return step, new_mask, new_value, new_prob, trials
+
+
+def record_iteration(traces: list[dict], idx: Tensor, base: Tensor, value: Tensor, step: Tensor, direction: Tensor,
+                     trials: Tensor, probability: Tensor | None = None) -> None:
+    """Append one iteration to the per-image traces of images ``idx`` (rows of the other tensors):
+    objective, step, trials, the Armijo record ``(F_before, F_after, step, ‖g‖²)`` and, if given,
+    the class probability."""
+    gnorm2 = direction.flatten(1).pow(2).sum(1)
+    for r, i in enumerate(idx.tolist()):
+        tr = traces[i]
+        tr["armijo"].append((float(base[r]), float(value[r]), float(step[r]), float(gnorm2[r])))
+        tr["objective"].append(float(value[r]))
+        tr["step"].append(float(step[r]))
+        tr["trials"].append(int(trials[r]))
+        tr["iterations"] += 1
+        if probability is not None:
+            tr["probability"].append(float(probability[r]))
