@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--resize", choices=["squash", "crop"], default=None, help="default: the model preset's")
     ex.add_argument("--images-per-batch", type=int, default=8)
     ex.add_argument("--batch-size", type=int, default=None, help="images per model call inside the method")
-    ex.add_argument("--cmap", default="viridis", help="viridis (default), jet, gray")
+    ex.add_argument("--cmap", default="viridis", choices=["viridis", "jet", "gray"], help="default viridis")
     ex.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in the overlay (0…1)")
     ex.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="method options, e.g. iterations=10 steps=20 l1=1 tv=20")
@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="one self-contained HTML page for a bench run or an explain folder")
     rp.add_argument("source", metavar="RUN_DIR_OR_EXPLAIN_DIR")
     rp.add_argument("--out", default=None, help="HTML file (default SOURCE/report.html)")
-    rp.add_argument("--cmap", default="viridis", help="viridis (default), jet, gray")
+    rp.add_argument("--cmap", default="viridis", choices=["viridis", "jet", "gray"], help="default viridis")
     rp.add_argument("--alpha", type=float, default=0.5)
     rp.add_argument("--max-images", type=int, default=None)
     rp.add_argument("--figures", action="store_true",
@@ -252,6 +252,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     targets = parse_targets(args.target)
     if isinstance(targets, list) and len(targets) != len(files):
         print(f"igos: --target lists {len(targets)} classes for {len(files)} images", file=sys.stderr)
+        return 2
+    if not 0.0 <= args.alpha <= 1.0:
+        print(f"igos: --alpha must be between 0 and 1, got {args.alpha}", file=sys.stderr)
         return 2
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
