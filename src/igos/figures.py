@@ -109,13 +109,15 @@ def animate_curves(
     insertion_curve: Sequence[float],
     *,
     duration_ms: int = 120,
+    panel: int = 160,
 ) -> Path:
     """A GIF of the deletion and insertion sequences: each step's perturbed image beside the
-    curve drawn so far (top row deletion, bottom row insertion)."""
+    curve drawn so far (top row deletion, bottom row insertion), panels of ``panel`` pixels."""
     plt = _plt()
     sal = torch.as_tensor(saliency, dtype=torch.float64)
     sh, sw = sal.shape
     h, w = image.shape[-2:]
+    side = (panel, panel)
     order = torch.argsort(-sal.flatten(), stable=True)
     ranks = torch.empty_like(order)
     ranks[order] = torch.arange(order.numel())
@@ -127,11 +129,11 @@ def animate_curves(
         m = torch.nn.functional.interpolate(moved, size=(h, w), mode="nearest")[0]
         deleted = image + (baseline - image) * m
         inserted = baseline + (image - baseline) * m
-        canvas = Image.new("RGB", (2 * w, 2 * h), "white")
-        canvas.paste(to_pil(deleted), (0, 0))
-        canvas.paste(_curve_frame(plt, xs, dc, k, "tab:red", "deletion", (w, h)), (w, 0))
-        canvas.paste(to_pil(inserted), (0, h))
-        canvas.paste(_curve_frame(plt, xs, ic, k, "tab:blue", "insertion", (w, h)), (w, h))
+        canvas = Image.new("RGB", (2 * panel, 2 * panel), "white")
+        canvas.paste(to_pil(deleted).resize(side, Image.BILINEAR), (0, 0))
+        canvas.paste(_curve_frame(plt, xs, dc, k, "tab:red", "deletion", side), (panel, 0))
+        canvas.paste(to_pil(inserted).resize(side, Image.BILINEAR), (0, panel))
+        canvas.paste(_curve_frame(plt, xs, ic, k, "tab:blue", "insertion", side), (panel, panel))
         frames.append(canvas)
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=duration_ms, loop=0, optimize=True)
     return Path(path)
