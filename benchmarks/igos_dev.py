@@ -23,18 +23,10 @@ from pathlib import Path
 import torch
 
 import igos
+from igos.cli import parse_value
 from igos.images import find_images
 from igos.methods.common import class_probability
 from igos.models import frozen
-
-
-def parse_value(text: str):
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return {"none": None, "true": True, "false": False}.get(text.lower(), text)
 
 
 def throughput(model, batch_size: int, size, repeats: int = 5) -> tuple[float, float]:

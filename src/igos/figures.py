@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from .metrics import DIRECTIONS, curve_steps
+from .metrics import DIRECTIONS, cell_ranks, curve_steps
 from .overlay import heatmap_image, overlay, to_pil
 
 __all__ = ["explanation_figure", "save_explanation_figure", "animate_curves", "curve_svg"]
@@ -118,9 +118,7 @@ def animate_curves(
     sh, sw = sal.shape
     h, w = image.shape[-2:]
     side = (panel, panel)
-    order = torch.argsort(-sal.flatten(), stable=True)
-    ranks = torch.empty_like(order)
-    ranks[order] = torch.arange(order.numel())
+    ranks = cell_ranks(sal.unsqueeze(0))[0]  # the metric's own ranking: stable, row-major ties
     counts = curve_steps(sh * sw)
     xs, dc, ic = np.asarray(x), np.asarray(deletion_curve), np.asarray(insertion_curve)
     frames = []

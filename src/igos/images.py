@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +11,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-__all__ = ["ImageLoadError", "load_image", "load_images", "find_images", "IMAGE_EXTENSIONS"]
+__all__ = ["ImageLoadError", "load_image", "find_images", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = {
     ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm",
@@ -123,18 +123,3 @@ def find_images(inputs: Iterable[str | os.PathLike], recursive: bool = True) -> 
         else:
             found.append(p)  # missing files are reported by load_image, naming them
     return found
-
-
-def load_images(
-    paths: Sequence[str | os.PathLike], size: int | tuple[int, int] = 224, resize: str = "squash"
-) -> tuple[Tensor, list[ImageLoadError]]:
-    """Load several files; returns the stacked good ones ``[N, 3, H, W]`` and the failures."""
-    good, errors = [], []
-    for p in paths:
-        try:
-            good.append(load_image(p, size, resize))
-        except ImageLoadError as exc:
-            errors.append(exc)
-    out_h, out_w = (size, size) if isinstance(size, int) else size
-    stacked = torch.stack(good) if good else torch.empty(0, 3, out_h, out_w)
-    return stacked, errors

@@ -23,7 +23,7 @@ from .methods.common import check_images, class_probability, resolve_targets
 from .models import frozen
 from .perturb import blurred_baseline
 
-__all__ = ["Scores", "deletion_insertion", "curve_steps", "auc", "DIRECTIONS"]
+__all__ = ["Scores", "deletion_insertion", "curve_steps", "cell_ranks", "auc", "DIRECTIONS"]
 
 DIRECTIONS = {"deletion": "lower is better", "insertion": "higher is better"}
 
@@ -63,7 +63,7 @@ def auc(x: Tensor, y: Tensor) -> Tensor:
     return torch.trapezoid(y, x, dim=-1)
 
 
-def _ranks(saliency: Tensor) -> Tensor:
+def cell_ranks(saliency: Tensor) -> Tensor:
     """``[B, h, w] -> [B, h·w]`` rank of every cell (0 = most salient), stable in row-major order."""
     flat = saliency.flatten(1)
     order = torch.argsort(-flat, dim=1, stable=True)
@@ -115,7 +115,7 @@ def deletion_insertion(
         targets = resolve_targets(model, images, target, batch_size)
         if baseline is None:
             baseline = blurred_baseline(images)
-        ranks = _ranks(saliency).view(b, 1, sh, sw)
+        ranks = cell_ranks(saliency).view(b, 1, sh, sw)
         # moved[b, k] = 1 where the cell is among the first counts[k] cells: [B, P, sh, sw]
         moved = (ranks < counts.view(1, p, 1, 1)).to(images.dtype)
         jobs = [(i, k) for i in range(b) for k in range(p)]

@@ -24,7 +24,6 @@ __all__ = [
     "load_model",
     "imagenet_classes",
     "frozen",
-    "PRESETS",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -147,8 +146,6 @@ _TORCHVISION_GRADCAM = {
     "convnext": "net.features",
     "regnet": "net.trunk_output",
 }
-
-PRESETS = tuple(_LITE) + ("resnet50", "vgg19", "<torchvision name>", "package.module:factory")
 
 
 def _load_state_dict(path: str | os.PathLike) -> dict:

@@ -72,7 +72,7 @@ def regulariser_gradient(mask: Tensor, l1: float, tv: float) -> tuple[Tensor, Te
     return value.detach(), grad
 
 
-def _search_points(steps: int, count: int) -> Tensor | None:
+def search_point_indices(steps: int, count: int) -> Tensor | None:
     """Indices of ``count`` evenly spaced path points out of ``steps``, the last one included."""
     if count <= 0:
         return None
@@ -160,7 +160,7 @@ def igos(
         generator = torch.Generator(device=device).manual_seed(int(seed))
         alphas = torch.arange(1, steps + 1, device=device, dtype=dtype) / steps
 
-        points = _search_points(steps, search_points)
+        points = search_point_indices(steps, search_points)
         search_alphas = torch.ones(1, device=device, dtype=dtype) if points is None else alphas[points]
 
         def search_objective(masks: Tensor, idx: Tensor, eps: Tensor | None,

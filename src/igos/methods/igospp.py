@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from ..models import frozen
 from ..perturb import blurred_baseline, btv_loss, check_resolution, edge_weights, l1_loss, upsample
 from .common import Attribution, ImageCounter, check_images, resolve_targets
-from .igos import _search_points
+from .igos import search_point_indices
 from .optim import line_search, noise_draw, path_gradient, path_scores, record_iteration, upsample_adjoint
 
 __all__ = ["igospp"]
@@ -69,7 +69,7 @@ def igospp(
         weights = edge_weights(images, edge_sigma)
         generator = torch.Generator(device=device).manual_seed(int(seed))
         alphas = torch.arange(1, steps + 1, device=device, dtype=dtype) / steps
-        points = _search_points(steps, max(1, search_points))
+        points = search_point_indices(steps, max(1, search_points))
         sub = alphas[points]
 
         def reg(m: Tensor, j: Tensor) -> Tensor:
