@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from igos.methods.igos import default_regularisation, igos
-from igos.methods.optim import path_gradient, upsample_adjoint
+from igos.methods.optim import path_gradient, project_direction, upsample_adjoint
 from igos.perturb import blurred_baseline, composite, upsample
 
 OPTS = dict(resolution=7, iterations=6, steps=5, batch_size=8)
@@ -169,3 +169,14 @@ def test_default_regularisation_per_resolution():
     assert default_regularisation(112) == (3.0, 60.0)
     l1, tv = default_regularisation(40)
     assert 1.0 < l1 < 2.0 and 20.0 < tv < 40.0
+
+
+def test_projected_direction_zeroes_only_blocked_components_and_keeps_the_trial_masks():
+    mask = torch.tensor([[[[1.0, 1.0, 0.5], [0.0, 0.0, 0.3]]]])
+    g = torch.tensor([[[[-2.0, 3.0, -1.0], [4.0, -5.0, 0.0]]]])
+    p = project_direction(mask, g)
+    # at M = 1 a negative g would raise M, at M = 0 a positive g would lower it: both blocked
+    torch.testing.assert_close(p, torch.tensor([[[[0.0, 3.0, -1.0], [0.0, -5.0, 0.0]]]]))
+    for a in (1e-3, 0.1, 1.0, 100.0):
+        torch.testing.assert_close((mask - a * p).clamp(0, 1), (mask - a * g).clamp(0, 1))
+    assert float(p.pow(2).sum()) == 3.0**2 + 1.0 + 5.0**2

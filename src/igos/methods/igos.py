@@ -27,7 +27,15 @@ from torch import Tensor, nn
 from ..models import frozen
 from ..perturb import blurred_baseline, check_resolution, l1_loss, tv_loss, upsample
 from .common import Attribution, ImageCounter, check_images, resolve_targets
-from .optim import line_search, noise_draw, path_gradient, path_scores, record_iteration, upsample_adjoint
+from .optim import (
+    line_search,
+    noise_draw,
+    path_gradient,
+    path_scores,
+    project_direction,
+    record_iteration,
+    upsample_adjoint,
+)
 
 __all__ = ["igos", "default_regularisation", "REGULARISATION"]
 
@@ -197,7 +205,7 @@ def igos(
                 model, baseline[idx], images[idx], upsample(m, (h, w)), targets[idx], alphas, eps, batch_size
             )
             reg_value, reg_grad = regulariser_gradient(m, l1, tv)
-            direction = upsample_adjoint(m, grad_up) + reg_grad
+            direction = project_direction(m, upsample_adjoint(m, grad_up) + reg_grad)
             if noisy_search:  # this iteration's noisy path points: the base value comes from the IG pass
                 sub_eps = eps[points]
                 base = path_probs[:, points].mean(1) + reg_value

@@ -25,7 +25,15 @@ from ..models import frozen
 from ..perturb import blurred_baseline, btv_loss, check_resolution, edge_weights, l1_loss, upsample
 from .common import Attribution, ImageCounter, check_images, resolve_targets
 from .igos import search_point_indices
-from .optim import line_search, noise_draw, path_gradient, path_scores, record_iteration, upsample_adjoint
+from .optim import (
+    line_search,
+    noise_draw,
+    path_gradient,
+    path_scores,
+    project_direction,
+    record_iteration,
+    upsample_adjoint,
+)
 
 __all__ = ["igospp"]
 
@@ -107,7 +115,7 @@ def igospp(
             g_prod = 0.5 * g_m + g_reg  # gradient with respect to M = M_d ⊙ M_i
             dir_d = g_prod * mi + 0.5 * upsample_adjoint(md, g_d)
             dir_i = g_prod * md - 0.5 * upsample_adjoint(mi, g_i)
-            direction = torch.cat([dir_d, dir_i], dim=1)
+            direction = project_direction(pair, torch.cat([dir_d, dir_i], dim=1))
             step, new_pair, new_v, _, trials = line_search(
                 objective, pair, direction, value, next_step, decay=step_decay, armijo=armijo, min_step=min_step,
                 trials_per_batch=trials_per_batch,

@@ -98,6 +98,19 @@ def path_scores(
     return probs
 
 
+def project_direction(mask: Tensor, direction: Tensor, low: float = 0.0, high: float = 1.0) -> Tensor:
+    """The projected (descent) direction: components of ``direction`` that would push ``mask``
+    out of ``[low, high]`` where it already sits on that bound are zeroed.
+
+    ``M − a·g`` is clamped to the box anyway, so those components never move the mask; left in,
+    they inflate ``‖g‖²`` in the Armijo test. At ``M ≡ 1`` (the start) every cell whose gradient
+    asks to *raise* M counts, and at coarse masks (7×7: one cell sums a 32×32 block of pixel
+    gradients) they can make every step fail the test.
+    """
+    blocked = ((mask >= high) & (direction < 0)) | ((mask <= low) & (direction > 0))
+    return direction.masked_fill(blocked, 0.0)
+
+
 def line_search(
     objective: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]],
     mask: Tensor,

@@ -1,0 +1,63 @@
+"""Grid search of I-GOS's (λ1, λ2) at one mask resolution, on photos held out from the tables.
+
+The bench tables of issues 3/4 use every 4th (000, 040, …) and every 5th (000, 050, …) file of
+imagenet-dev; this script takes, by default, every 4th file starting at the third (020, 060,
+100, …), none of which is in either table. For each (λ1, λ2) it prints mean deletion (lower is
+better), mean insertion (higher is better), their difference ins − del (the single figure used
+to pick a default; higher is better) and the mean number of iterations run.
+
+    python benchmarks/tune_regularisation.py --resolution 7 --grid 1,5 0.5,1 0.2,0.5 --limit 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+import igos
+from igos.cli import parse_value
+from igos.images import find_images, load_image
+from igos.methods.igos import igos as run_igos
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", default="../shared/data/imagenet-dev")
+    ap.add_argument("--every", type=int, default=4)
+    ap.add_argument("--offset", type=int, default=2, help="first file index (default 2: held out from the tables)")
+    ap.add_argument("--limit", type=int, default=10)
+    ap.add_argument("--model", default="efficientnet-lite0")
+    ap.add_argument("--resolution", type=int, required=True)
+    ap.add_argument("--grid", nargs="+", required=True, metavar="L1,L2")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="other I-GOS options")
+    ap.add_argument("--images-per-batch", type=int, default=5)
+    args = ap.parse_args()
+
+    files = find_images([args.images])[args.offset :: args.every][: args.limit]
+    options = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)}
+    preset = igos.load_model(args.model)
+    images = torch.stack([load_image(f, preset.input_size, preset.resize) for f in files])
+    print(f"I-GOS {args.resolution}x{args.resolution}, {len(files)} photos ({files[0].name} … {files[-1].name}), "
+          f"options {options}")
+    print(f"{'λ1':>6s} {'λ2':>7s} {'del(↓)':>8s} {'ins(↑)':>8s} {'ins−del':>8s} {'iters':>6s} {'s/img':>6s}")
+    for spec in args.grid:
+        l1, tv = (float(v) for v in spec.split(","))
+        dels, inss, iters = [], [], []
+        t0 = time.perf_counter()
+        for start in range(0, len(files), args.images_per_batch):
+            batch = images[start : start + args.images_per_batch]
+            att = run_igos(preset.model, batch, resolution=args.resolution, l1=l1, tv=tv, **options)
+            scores = igos.deletion_insertion(preset.model, batch, att.saliency, att.target)
+            dels += scores.deletion.tolist()
+            inss += scores.insertion.tolist()
+            iters += [t["iterations"] for t in att.trace]
+        secs = (time.perf_counter() - t0) / len(files)
+        d, i = statistics.mean(dels), statistics.mean(inss)
+        print(f"{l1:6g} {tv:7g} {d:8.4f} {i:8.4f} {i - d:8.4f} {statistics.mean(iters):6.1f} {secs:6.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
