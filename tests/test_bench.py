@@ -118,6 +118,7 @@ def test_changed_settings_make_new_rows_and_tables_read_them(tmp_path, image_dir
     text = capsys.readouterr().out
     assert "lower is better" in text and "higher is better" in text and "Gradient" in text
     assert "broken.png" in text  # failures are listed
+    assert "3 row(s) computed under earlier settings" in text and "(n=3)" in text and "(n=6)" not in text
     assert (run / "table.md").exists() and (run / "table.csv").exists()
 
 

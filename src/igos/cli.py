@@ -167,8 +167,12 @@ def cmd_table(args: argparse.Namespace) -> int:
     if not rows:
         print(f"igos: {args.run_dir} holds no results yet", file=sys.stderr)
         return 1
+    rows, older = tables.latest_settings(rows)
     cells = tables.summarise(rows)
     md, csv_parts = [], []
+    if older:
+        md.append(f"{older} row(s) computed under earlier settings of the same method are left out "
+                  "(each cell uses the settings its method was run with last).\n")
     for model in sorted({r["model"] for r in rows}):
         sections = [(f"Deletion (lower is better) / insertion (higher is better), {model}; mean ± 95 % CI, "
                      "best per column in bold", tables.main_table(cells, model)),

@@ -95,7 +95,7 @@ def _from_bench(run_dir: Path, page: _Page, cmap: str, alpha: float, max_images:
     from .bench import saliency_from_row
 
     store = ResultStore.open_existing(run_dir)
-    rows = store.rows()
+    rows, _ = tables.latest_settings(store.rows())
     runs = list(store.db.execute("SELECT command, images_dir FROM runs"))
     failures = store.failures()
     store.close()
@@ -213,7 +213,7 @@ def write_run_figures(run_dir: str | Path, out_dir: str | Path | None = None, *,
 
     run_dir = Path(run_dir)
     store = ResultStore.open_existing(run_dir)
-    rows = store.rows()
+    rows, _ = tables.latest_settings(store.rows())
     images_dir = next((Path(r[0]) for r in store.db.execute("SELECT images_dir FROM runs") if r[0]), None)
     store.close()
     out = Path(out_dir) if out_dir else run_dir / "figures"

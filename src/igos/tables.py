@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Cell", "summarise", "main_table", "runtime_table", "ablation_table", "objective_table",
+__all__ = ["Cell", "latest_settings", "summarise", "main_table", "runtime_table", "ablation_table", "objective_table",
            "per_image_table", "t_critical"]
 
 # two-sided 95 % critical values of Student's t, df = 1..30; beyond that the normal 1.96
@@ -53,6 +53,24 @@ def _ci(values: list[float]) -> float:
 
 def _column(row: dict[str, Any]) -> int:
     return int(row["resolution"]) or int(row["saliency_shape"][0])
+
+
+def latest_settings(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """Keep, per (model, method, variant, resolution), only the rows of the settings used last.
+
+    A run folder keeps the rows of every settings hash it has seen (changed settings never
+    overwrite old rows); a table mixing them would average two different methods. Returns the
+    kept rows and how many older rows were left out.
+    """
+    rows = list(rows)
+    newest: dict[tuple, tuple[str, str]] = {}
+    for r in rows:
+        key = (r["model"], r["method"], r["variant"], _column(r))
+        stamp = (float(r["created"] or 0.0), r["settings_hash"])
+        if key not in newest or stamp > newest[key]:
+            newest[key] = stamp
+    kept = [r for r in rows if r["settings_hash"] == newest[(r["model"], r["method"], r["variant"], _column(r))][1]]
+    return kept, len(rows) - len(kept)
 
 
 def summarise(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str, int], Cell]:
