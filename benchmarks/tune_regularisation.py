@@ -18,6 +18,7 @@ import time
 import torch
 
 import igos
+from igos.api import preset_options
 from igos.cli import parse_value
 from igos.images import find_images, load_image
 from igos.methods.igos import igos as run_igos
@@ -31,9 +32,11 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=10)
     ap.add_argument("--model", default="efficientnet-lite0")
     ap.add_argument("--resolution", type=int, required=True)
-    ap.add_argument("--grid", nargs="+", required=True, metavar="L1,L2")
+    ap.add_argument("--grid", nargs="*", default=[], metavar="L1,L2")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="other I-GOS options")
     ap.add_argument("--images-per-batch", type=int, default=5)
+    ap.add_argument("--compare", nargs="*", default=[], metavar="METHOD",
+                    help="also score these methods (defaults) on the same photos, e.g. gradcam ebp")
     args = ap.parse_args()
 
     files = find_images([args.images])[args.offset :: args.every][: args.limit]
@@ -43,6 +46,20 @@ def main() -> None:
     print(f"I-GOS {args.resolution}x{args.resolution}, {len(files)} photos ({files[0].name} … {files[-1].name}), "
           f"options {options}")
     print(f"{'λ1':>6s} {'λ2':>7s} {'del(↓)':>8s} {'ins(↑)':>8s} {'ins−del':>8s} {'iters':>6s} {'s/img':>6s}")
+    for name in args.compare:
+        fn = igos.methods.METHODS[name]
+        dels, inss = [], []
+        t0 = time.perf_counter()
+        for start in range(0, len(files), args.images_per_batch):
+            batch = images[start : start + args.images_per_batch]
+            att = fn(preset.model, batch, resolution=args.resolution, **preset_options(fn, preset, {}))
+            scores = igos.deletion_insertion(preset.model, batch, att.saliency, att.target)
+            dels += scores.deletion.tolist()
+            inss += scores.insertion.tolist()
+        d, i = statistics.mean(dels), statistics.mean(inss)
+        secs = (time.perf_counter() - t0) / len(files)
+        side = "x".join(map(str, att.saliency.shape[1:]))
+        print(f"{name + ' ' + side:>14s} {d:8.4f} {i:8.4f} {i - d:8.4f} {'':>6s} {secs:6.1f}", flush=True)
     for spec in args.grid:
         l1, tv = (float(v) for v in spec.split(","))
         dels, inss, iters = [], [], []
