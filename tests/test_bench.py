@@ -1,5 +1,6 @@
 """igos bench: the results store, resuming after SIGKILL, tables."""
 
+import importlib
 import os
 import signal
 import sqlite3
@@ -120,6 +121,24 @@ def test_changed_settings_make_new_rows_and_tables_read_them(tmp_path, image_dir
     assert "broken.png" in text  # failures are listed
     assert "3 row(s) computed under earlier settings" in text and "(n=3)" in text and "(n=6)" not in text
     assert (run / "table.md").exists() and (run / "table.csv").exists()
+
+
+def test_a_changed_library_default_makes_new_rows(tmp_path, image_dir, monkeypatch):
+    """Rows record every parameter a method ran with, defaults included: changing a default
+    (here I-GOS's λ at 7×7) must not reuse rows computed under the old one."""
+    igos_module = importlib.import_module("igos.methods.igos")  # the module (igos.methods.igos is the function)
+    monkeypatch.syspath_prepend(str(TESTS))
+    run = tmp_path / "run"
+    spec = BenchSpec(image_dir, ["tinymodels:tiny_classifier"], ["igos"], [7], limit=3,
+                     options={"igos": {"iterations": 2, "steps": 3}})
+    assert run_bench(spec, run, log=lambda *_: None).rows_written == 2
+    assert run_bench(spec, run, log=lambda *_: None).rows_written == 0  # same defaults: nothing new
+    monkeypatch.setitem(igos_module.REGULARISATION, 7, (0.5, 2.5))
+    assert run_bench(spec, run, log=lambda *_: None).rows_written == 2
+    store = ResultStore(run)
+    params = sorted((r["settings"]["parameters"]["l1"], r["settings"]["parameters"]["tv"]) for r in store.rows())
+    store.close()
+    assert params == [(0.5, 2.5), (0.5, 2.5), (1.0, 5.0), (1.0, 5.0)]
 
 
 def test_failures_are_recorded_and_an_all_failed_run_exits_nonzero(tmp_path, capsys):

@@ -8,6 +8,7 @@ command again skips the rows that exist and computes only the rest.
 from __future__ import annotations
 
 import csv
+import inspect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -203,11 +204,30 @@ def run_bench(
     return summary
 
 
+def effective_parameters(method: str, resolution: int, options: dict[str, Any]) -> dict[str, Any]:
+    """Every keyword parameter the method runs with: its defaults, overridden by ``options``, with
+    I-GOS's per-resolution (λ1, λ2) resolved. Part of a row's settings, so that a change of a
+    library default makes new rows instead of silently reusing rows computed under the old one."""
+    fn = get_method(method)
+    params: dict[str, Any] = {}
+    for name, p in inspect.signature(fn).parameters.items():
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty:
+            params[name] = p.default
+    params.pop("baseline", None)
+    params.update(options)
+    if method == "igos" and resolution and (params.get("l1") is None or params.get("tv") is None):
+        l1, tv = default_regularisation(resolution)
+        params["l1"] = l1 if params.get("l1") is None else params["l1"]
+        params["tv"] = tv if params.get("tv") is None else params["tv"]
+    return {k: v if isinstance(v, (int, float, str, bool, type(None))) else str(v) for k, v in params.items()}
+
+
 def _settings(spec: BenchSpec, job: Job, labels: dict | None) -> dict[str, Any]:
     return {
         "method": job.method,
         "variant": job.variant,
         "options": dict(job.options),
+        "parameters": effective_parameters(job.method, job.resolution, dict(job.options)),
         "seed": spec.seed,
         "targets": "labels" if (labels is not None or spec.imagefolder) else "top1",
     }
