@@ -166,9 +166,11 @@ def test_trace_counts_images(tiny_net, images):
 
 def test_default_regularisation_per_resolution():
     assert default_regularisation(28) == (1.0, 20.0)
-    assert default_regularisation(112) == (3.0, 60.0)
-    l1, tv = default_regularisation(40)
-    assert 1.0 < l1 < 2.0 and 20.0 < tv < 40.0
+    assert default_regularisation(112) == (1.0, 60.0)
+    assert default_regularisation(5) == default_regularisation(7)
+    assert default_regularisation(500) == default_regularisation(224)
+    l1, tv = default_regularisation(40)  # between 28 (1, 20) and 56 (1, 40), log-linear
+    assert l1 == 1.0 and 20.0 < tv < 40.0
 
 
 def test_projected_direction_zeroes_only_blocked_components_and_keeps_the_trial_masks():

@@ -144,7 +144,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 2
     print(f"bench: {summary.rows_written} rows written, {summary.rows_skipped} already there, "
           f"{summary.images_failed} of {summary.images_total} images failed; "
-          f"{summary.wall_seconds:.0f} s, overhead outside methods and metric {100 * summary.overhead:.1f} %")
+          f"{summary.wall_seconds:.0f} s"
+          + (f", overhead outside methods and metric {100 * summary.overhead:.2f} %" if summary.rows_written else ""))
     print(f"results in {Path(args.out) / 'results.sqlite'}; read them with: igos table {args.out}")
     if summary.images_total and summary.images_failed == summary.images_total:
         print("igos: every image failed; see the failures with: igos table " + args.out, file=sys.stderr)
