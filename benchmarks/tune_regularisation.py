@@ -46,35 +46,31 @@ def main() -> None:
     print(f"I-GOS {args.resolution}x{args.resolution}, {len(files)} photos ({files[0].name} … {files[-1].name}), "
           f"options {options}")
     print(f"{'λ1':>6s} {'λ2':>7s} {'del(↓)':>8s} {'ins(↑)':>8s} {'ins−del':>8s} {'iters':>6s} {'s/img':>6s}")
-    for name in args.compare:
-        fn = igos.methods.METHODS[name]
-        dels, inss = [], []
+
+    def score(fn, opts: dict) -> tuple[float, float, list[dict], float, str]:
+        """Mean deletion and insertion of method ``fn`` with ``opts`` at the resolution over the
+        photos, its traces, seconds per photo and the map's side."""
+        dels, inss, traces = [], [], []
         t0 = time.perf_counter()
         for start in range(0, len(files), args.images_per_batch):
             batch = images[start : start + args.images_per_batch]
-            att = fn(preset.model, batch, resolution=args.resolution, **preset_options(fn, preset, {}))
+            att = fn(preset.model, batch, resolution=args.resolution, **opts)
             scores = igos.deletion_insertion(preset.model, batch, att.saliency, att.target)
             dels += scores.deletion.tolist()
             inss += scores.insertion.tolist()
-        d, i = statistics.mean(dels), statistics.mean(inss)
-        secs = (time.perf_counter() - t0) / len(files)
+            traces += att.trace or []
         side = "x".join(map(str, att.saliency.shape[1:]))
+        return statistics.mean(dels), statistics.mean(inss), traces, (time.perf_counter() - t0) / len(files), side
+
+    for name in args.compare:
+        fn = igos.methods.METHODS[name]
+        d, i, _, secs, side = score(fn, preset_options(fn, preset, {}))
         print(f"{name + ' ' + side:>14s} {d:8.4f} {i:8.4f} {i - d:8.4f} {'':>6s} {secs:6.1f}", flush=True)
     for spec in args.grid:
         l1, tv = (float(v) for v in spec.split(","))
-        dels, inss, iters = [], [], []
-        t0 = time.perf_counter()
-        for start in range(0, len(files), args.images_per_batch):
-            batch = images[start : start + args.images_per_batch]
-            att = run_igos(preset.model, batch, resolution=args.resolution, l1=l1, tv=tv, **options)
-            scores = igos.deletion_insertion(preset.model, batch, att.saliency, att.target)
-            dels += scores.deletion.tolist()
-            inss += scores.insertion.tolist()
-            iters += [t["iterations"] for t in att.trace]
-        secs = (time.perf_counter() - t0) / len(files)
-        d, i = statistics.mean(dels), statistics.mean(inss)
-        print(f"{l1:6g} {tv:7g} {d:8.4f} {i:8.4f} {i - d:8.4f} {statistics.mean(iters):6.1f} {secs:6.1f}", flush=True)
-
+        d, i, traces, secs, _ = score(run_igos, {**options, "l1": l1, "tv": tv})
+        iters = statistics.mean(t["iterations"] for t in traces)
+        print(f"{l1:6g} {tv:7g} {d:8.4f} {i:8.4f} {i - d:8.4f} {iters:6.1f} {secs:6.1f}", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -22,7 +22,7 @@ from . import __version__
 from .api import preset_options, resolve_device
 from .images import ImageLoadError, find_images, load_image
 from .methods import RESOLUTIONS, get_method
-from .methods.igos import default_regularisation
+from .methods.igos import resolve_regularisation
 from .metrics import deletion_insertion
 from .models import ModelPreset, imagenet_wnids, load_model
 from .perturb import blurred_baseline
@@ -104,9 +104,8 @@ def plan_jobs(spec: BenchSpec) -> list[Job]:
             jobs.extend(Job("igos", name, r, tuple(sorted({**base, **extra}.items()))) for r in spec.resolutions)
     if spec.objective:
         for r in spec.resolutions:
-            l1, tv = default_regularisation(r)
             igos_opts = spec.options.get("igos", {})
-            l1, tv = igos_opts.get("l1", l1), igos_opts.get("tv", tv)
+            l1, tv = resolve_regularisation(r, igos_opts.get("l1"), igos_opts.get("tv"))
             opts = {**spec.options.get("mask", {}), "l1": l1, "tv": tv, "tv_beta": 2.0}
             jobs.append(Job("mask", "same-lambda", r, tuple(sorted(opts.items()))))
             if "igos" not in spec.methods:
@@ -215,10 +214,8 @@ def effective_parameters(method: str, resolution: int, options: dict[str, Any]) 
             params[name] = p.default
     params.pop("baseline", None)
     params.update(options)
-    if method == "igos" and resolution and (params.get("l1") is None or params.get("tv") is None):
-        l1, tv = default_regularisation(resolution)
-        params["l1"] = l1 if params.get("l1") is None else params["l1"]
-        params["tv"] = tv if params.get("tv") is None else params["tv"]
+    if method == "igos" and resolution:
+        params["l1"], params["tv"] = resolve_regularisation(resolution, params.get("l1"), params.get("tv"))
     return {k: v if isinstance(v, (int, float, str, bool, type(None))) else str(v) for k, v in params.items()}
 
 

@@ -55,6 +55,11 @@ def _column(row: dict[str, Any]) -> int:
     return int(row["resolution"]) or int(row["saliency_shape"][0])
 
 
+def _cell_key(row: dict[str, Any]) -> tuple[str, str, str, int]:
+    """The table cell a row belongs to: ``(model, method, variant, resolution)``."""
+    return row["model"], row["method"], row["variant"], _column(row)
+
+
 def latest_settings(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
     """Keep, per (model, method, variant, resolution), only the rows of the settings used last.
 
@@ -63,13 +68,13 @@ def latest_settings(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]
     kept rows and how many older rows were left out.
     """
     rows = list(rows)
-    newest: dict[tuple, tuple[str, str]] = {}
+    newest: dict[tuple, tuple[float, str]] = {}
     for r in rows:
-        key = (r["model"], r["method"], r["variant"], _column(r))
+        key = _cell_key(r)
         stamp = (float(r["created"] or 0.0), r["settings_hash"])
         if key not in newest or stamp > newest[key]:
             newest[key] = stamp
-    kept = [r for r in rows if r["settings_hash"] == newest[(r["model"], r["method"], r["variant"], _column(r))][1]]
+    kept = [r for r in rows if r["settings_hash"] == newest[_cell_key(r)][1]]
     return kept, len(rows) - len(kept)
 
 
@@ -77,7 +82,7 @@ def summarise(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str, int],
     """``(model, method, variant, resolution) -> Cell``; native resolutions use the map's side."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
-        groups[(r["model"], r["method"], r["variant"], _column(r))].append(r)
+        groups[_cell_key(r)].append(r)
     out = {}
     for key, rs in groups.items():
         d = [r["deletion"] for r in rs]

@@ -37,7 +37,7 @@ from .optim import (
     upsample_adjoint,
 )
 
-__all__ = ["igos", "default_regularisation", "REGULARISATION"]
+__all__ = ["igos", "default_regularisation", "resolve_regularisation", "REGULARISATION"]
 
 #: (λ1, λ2) per mask resolution, tuned on 10 development photos held out from the bench tables
 #: (benchmarks/tune_regularisation.py; docs/results/igos-lambda-tuning.md): 28 is the authors'
@@ -67,6 +67,16 @@ def default_regularisation(resolution: int) -> tuple[float, float]:
             (a1, a2), (b1, b2) = REGULARISATION[lo], REGULARISATION[hi]
             return a1 + t * (b1 - a1), a2 + t * (b2 - a2)
     raise AssertionError("unreachable")
+
+
+def resolve_regularisation(resolution: int, l1: float | None = None, tv: float | None = None) -> tuple[float, float]:
+    """``(λ1, λ2)`` an I-GOS run at mask side ``resolution`` uses: the given values, the per-resolution
+    default (``default_regularisation``) for those that are ``None``."""
+    if l1 is None or tv is None:
+        d1, d2 = default_regularisation(resolution)
+        l1 = d1 if l1 is None else l1
+        tv = d2 if tv is None else tv
+    return l1, tv
 
 
 def regulariser(mask: Tensor, l1: float, tv: float) -> Tensor:
@@ -156,10 +166,7 @@ def igos(
     s_h, s_w = check_resolution(resolution, (h, w))
     if steps < 1 or iterations < 0:
         raise ValueError(f"steps must be ≥ 1 and iterations ≥ 0, got steps={steps}, iterations={iterations}")
-    if l1 is None or tv is None:
-        d1, d2 = default_regularisation(max(s_h, s_w))
-        l1 = d1 if l1 is None else l1
-        tv = d2 if tv is None else tv
+    l1, tv = resolve_regularisation(max(s_h, s_w), l1, tv)
     device, dtype = images.device, images.dtype
     counter = ImageCounter()
     with frozen(model), counter.watch(model):

@@ -10,7 +10,8 @@ from torch import Tensor, nn
 from ..perturb import upsample
 from .common import class_probability
 
-__all__ = ["path_gradient", "path_scores", "line_search", "upsample_adjoint", "noise_draw", "record_iteration"]
+__all__ = ["path_gradient", "path_scores", "line_search", "upsample_adjoint", "noise_draw", "project_direction",
+           "record_iteration"]
 
 
 def noise_draw(generator: torch.Generator | None, steps: int, shape: tuple[int, ...], sigma: float,
