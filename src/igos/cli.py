@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", default="igos-out", help="output folder (default igos-out)")
     ex.add_argument("--evaluate", action="store_true", help="also compute deletion (↓) and insertion (↑)")
     ex.add_argument("--resize", choices=["squash", "crop"], default=None, help="default: the model preset's")
-    ex.add_argument("--images-per-batch", type=int, default=8)
+    ex.add_argument("--images-per-batch", type=int, default=8, help="images explained together (default 8)")
     ex.add_argument("--batch-size", type=int, default=None, help="images per model call inside the method")
     ex.add_argument("--cmap", default="viridis", choices=["viridis", "jet", "gray"], help="default viridis")
     ex.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in the overlay (0…1)")
@@ -81,19 +81,22 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also <stem>_curves.gif: the deletion and insertion sequences (needs igos[viz])")
     be = sub.add_parser("bench", help="methods × resolutions × models on a folder, resumable (SQLite)")
     be.add_argument("images_dir", metavar="IMAGES_DIR")
-    be.add_argument("--models", nargs="+", default=["efficientnet-lite0"])
+    be.add_argument("--models", nargs="+", default=["efficientnet-lite0"],
+                    help="presets, torchvision names or package.module:factory (default efficientnet-lite0)")
     be.add_argument("--methods", nargs="+", default=["igos"], help=f"any of: {', '.join(sorted(METHODS))}")
-    be.add_argument("--resolutions", nargs="+", type=int, default=[28])
+    be.add_argument("--resolutions", nargs="+", type=int, default=[28],
+                    help="heatmap sides, e.g. 224 112 28 14 7 (default 28); methods with one native size run once")
     be.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (created; reused to resume)")
     be.add_argument("--limit", type=int, default=None, help="at most N images")
     be.add_argument("--every", type=int, default=1, help="take every N-th image in sorted order")
-    be.add_argument("--seed", type=int, default=0)
-    be.add_argument("--device", default=None)
+    be.add_argument("--seed", type=int, default=0, help="seed of all random choices (default 0)")
+    be.add_argument("--device", default=None, help="cpu, cuda, cuda:1, … (default: cuda when available)")
     be.add_argument("--labels", default=None, help="label file: name,label per line (index or WordNet id)")
     be.add_argument("--imagefolder", action="store_true", help="class = the image's folder name")
     be.add_argument("--ablation", action="store_true", help="also I-GOS without TV / noise / with a fixed step")
     be.add_argument("--objective", action="store_true", help="also Mask under I-GOS's λ (final objectives)")
-    be.add_argument("--images-per-batch", type=int, default=4)
+    be.add_argument("--images-per-batch", type=int, default=4,
+                    help="images explained together per method call; rows are saved as each method finishes a batch (default 4)")
     be.add_argument("--set", nargs="*", default=[], metavar="METHOD.KEY=VALUE",
                     help="method options, e.g. igos.iterations=10 rise.masks=2000")
 
@@ -101,8 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("source", metavar="RUN_DIR_OR_EXPLAIN_DIR")
     rp.add_argument("--out", default=None, help="HTML file (default SOURCE/report.html)")
     rp.add_argument("--cmap", default="viridis", choices=["viridis", "jet", "gray"], help="default viridis")
-    rp.add_argument("--alpha", type=float, default=0.5)
-    rp.add_argument("--max-images", type=int, default=None)
+    rp.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in the overlay (0…1)")
+    rp.add_argument("--max-images", type=int, default=None, help="show at most N images")
     rp.add_argument("--figures", action="store_true",
                     help="bench runs: also one PNG per result in the paper's layout, in RUN_DIR/figures/")
 
@@ -113,9 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="explain sample photos that ship with scikit-image (needs igos[demo])")
     demo.add_argument("--out", default="igos-demo", help="output folder (default igos-demo)")
-    demo.add_argument("--method", default="igos", choices=sorted(METHODS))
-    demo.add_argument("--resolution", type=int, default=28)
-    demo.add_argument("--device", default=None)
+    demo.add_argument("--method", default="igos", choices=sorted(METHODS), help="saliency method (default igos)")
+    demo.add_argument("--resolution", type=int, default=28, help="heatmap side (default 28)")
+    demo.add_argument("--device", default=None, help="cpu, cuda, … (default: cuda when available)")
     return parser
 
 
