@@ -180,7 +180,7 @@ def cmd_table(args: argparse.Namespace) -> int:
     for model in sorted({r["model"] for r in rows}):
         sections = [(f"Deletion (lower is better) / insertion (higher is better), {model}; mean ± 95 % CI, "
                      "best per column in bold", tables.main_table(cells, model)),
-                    (f"Runtime, seconds per image, {model}", tables.runtime_table(cells, model))]
+                    (f"Runtime, seconds per image, median (mean), {model}", tables.runtime_table(cells, model))]
         abl = tables.ablation_table(cells, model)
         if abl:
             sections.append((f"Ablation of I-GOS, deletion (lower is better) / insertion (higher is better), {model}",

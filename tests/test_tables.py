@@ -1,0 +1,54 @@
+"""igos table: cells, confidence intervals, best-per-column marks and the runtime table, on
+hand-built rows with known values."""
+
+import math
+
+from igos import tables
+
+
+def row(method, res, deletion, insertion, seconds, variant="default", created=1.0, settings="h", shape=None):
+    return {"model": "m", "method": method, "variant": variant, "resolution": res, "deletion": deletion,
+            "insertion": insertion, "seconds": seconds, "created": created, "settings_hash": settings,
+            "saliency_shape": shape or [res, res], "final_objective": None}
+
+
+ROWS = [
+    row("igos", 28, 0.1, 0.5, 1.0), row("igos", 28, 0.2, 0.7, 2.0), row("igos", 28, 0.3, 0.6, 30.0),
+    row("mask", 28, 0.05, 0.4, 10.0), row("mask", 28, 0.15, 0.4, 12.0), row("mask", 28, 0.1, 0.4, 11.0),
+    row("gradcam", 0, 0.4, 0.3, 0.5, shape=[7, 7]),
+]
+
+
+def test_cells_mean_t_interval_and_median_seconds():
+    cells = tables.summarise(ROWS)
+    c = cells[("m", "igos", "default", 28)]
+    assert c.n == 3
+    assert math.isclose(c.deletion, 0.2) and math.isclose(c.insertion, 0.6)
+    # sample sd of (0.1, 0.2, 0.3) is 0.1; t(0.975, df=2) = 4.303
+    assert math.isclose(c.deletion_ci, 4.303 * 0.1 / math.sqrt(3), rel_tol=1e-9)
+    assert math.isclose(c.seconds, 11.0) and c.seconds_median == 2.0
+    assert ("m", "gradcam", "default", 7) in cells  # native resolution: the map's side
+    assert math.isnan(cells[("m", "gradcam", "default", 7)].deletion_ci)  # n = 1: no interval
+
+
+def test_best_per_column_is_marked_and_runtime_shows_median_then_mean():
+    cells = tables.summarise(ROWS)
+    header, body = tables.main_table(cells, "m")
+    assert header == ["method", "28×28", "7×7"]
+    by_name = {line[0]: line for line in body}
+    assert by_name["Mask"][1].startswith("**0.1000") and "/ 0.4000" in by_name["Mask"][1]  # best deletion
+    assert by_name["I-GOS"][1].startswith("0.2000") and "/ **0.6000" in by_name["I-GOS"][1]  # best insertion
+    assert "**" not in by_name["GradCAM"][2]  # alone in its column: nothing to beat
+    _, rt = tables.runtime_table(cells, "m")
+    rt = {line[0]: line for line in rt}
+    assert rt["I-GOS"][1] == "2.00 (11.00)" and rt["Mask"][1] == "11.00 (11.00)" and rt["I-GOS"][2] == "–"
+
+
+def test_latest_settings_keeps_one_hash_per_cell():
+    rows = ROWS + [row("igos", 28, 0.9, 0.1, 1.0, created=0.5, settings="old")]
+    kept, older = tables.latest_settings(rows)
+    assert older == 1 and all(r["settings_hash"] == "h" for r in kept)
+
+
+def test_t_critical_falls_back_to_normal():
+    assert tables.t_critical(2) == 12.706 and tables.t_critical(31) == 2.042 and tables.t_critical(500) == 1.96
