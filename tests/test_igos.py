@@ -1,5 +1,6 @@
 import pytest
 import torch
+from conftest import LinearScore
 
 from igos.methods.igos import default_regularisation, igos
 from igos.methods.optim import path_gradient, project_direction, upsample_adjoint
@@ -182,3 +183,38 @@ def test_projected_direction_zeroes_only_blocked_components_and_keeps_the_trial_
     for a in (1e-3, 0.1, 1.0, 100.0):
         torch.testing.assert_close((mask - a * p).clamp(0, 1), (mask - a * g).clamp(0, 1))
     assert float(p.pow(2).sum()) == 3.0**2 + 1.0 + 5.0**2
+
+
+class _Indifferent(torch.nn.Module):
+    """Logits that do not depend on the image: no deletion can lower the class score."""
+
+    def __init__(self):
+        super().__init__()
+        self.logits = torch.nn.Parameter(torch.tensor([2.0, 0.0, -1.0]))
+
+    def forward(self, x):
+        return self.logits.expand(x.shape[0], -1) + 0.0 * x.flatten(1).sum(1, keepdim=True)
+
+
+def test_a_mask_that_cannot_move_is_reported_as_stalled(images):
+    flat = igos(_Indifferent(), images[:2], **OPTS)
+    assert [t["stalled"] for t in flat.trace] == [True, True]
+    assert float((1 - flat.mask).abs().max()) < 1e-3
+    # a bright square that the model scores (p = 0.82): deleting it pays, so the mask moves
+    x = torch.zeros(2, 3, 32, 32)
+    x[0, :, 4:14, 4:14] = 1
+    x[1, :, 18:28, 16:26] = 1
+    w = torch.zeros(3, 32, 32)
+    w[:, 4:14, 4:14] = w[:, 18:28, 16:26] = 0.005
+    moved = igos(LinearScore(w), x, target=0, **OPTS)
+    assert [t["stalled"] for t in moved.trace] == [False, False]
+    assert float((1 - moved.mask).flatten(1).max(1).values.min()) > 0.05
+
+
+def test_explain_warns_about_a_flat_map(capsys, tmp_path):
+    from igos.cli import _print_summary
+
+    rec = {"path": "a.png", "target_name": "cat", "target": 1, "probability": 0.9, "seconds": 1.0, "stalled": True}
+    _print_summary([rec, {**rec, "path": "b.png", "stalled": False}], [], tmp_path)
+    out = capsys.readouterr().out
+    assert out.count("warning: the mask never left M = 1") == 1 and "l1=" in out

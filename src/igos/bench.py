@@ -80,6 +80,7 @@ class BenchSummary:
     images_total: int = 0
     wall_seconds: float = 0.0
     work_seconds: float = 0.0
+    stalled: list[str] = field(default_factory=list)  # "image (method/variant resolution)" of flat I-GOS maps
 
     @property
     def overhead(self) -> float:
@@ -302,6 +303,8 @@ def _run_batch(spec, preset: ModelPreset, batch, jobs, keyed, done, store: Resul
             }
             if store.add(row):
                 summary.rows_written += 1
+                if trace.get("stalled"):
+                    summary.stalled.append(f"{rels[i]} ({job.label} {res})")
             done.add((rels[i], preset.name, job.method, job.variant, job.resolution, keyed[job]))
     return work
 

@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--ablation", action="store_true", help="also I-GOS without TV / noise / with a fixed step")
     be.add_argument("--objective", action="store_true", help="also Mask under I-GOS's λ (final objectives)")
     be.add_argument("--images-per-batch", type=int, default=4,
-                    help="images explained together per method call; rows are saved as each method finishes a batch (default 4)")
+                    help="images explained together per method call; rows are saved as each method "
+                         "finishes a batch (default 4)")
     be.add_argument("--set", nargs="*", default=[], metavar="METHOD.KEY=VALUE",
                     help="method options, e.g. igos.iterations=10 rise.masks=2000")
 
@@ -149,6 +150,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
           f"{summary.images_failed} of {summary.images_total} images failed; "
           f"{summary.wall_seconds:.0f} s"
           + (f", overhead outside methods and metric {100 * summary.overhead:.2f} %" if summary.rows_written else ""))
+    if summary.stalled:
+        print(f"warning: {len(summary.stalled)} I-GOS map(s) stayed flat (the mask never left M = 1): "
+              + ", ".join(summary.stalled[:10]) + (" …" if len(summary.stalled) > 10 else ""))
     print(f"results in {Path(args.out) / 'results.sqlite'}; read them with: igos table {args.out}")
     if summary.images_total and summary.images_failed == summary.images_total:
         print("igos: every image failed; see the failures with: igos table " + args.out, file=sys.stderr)
@@ -362,6 +366,9 @@ def _print_summary(records: list, failures: list, out_dir: Path) -> None:
             line += f"  deletion {rec['deletion']['auc']:.4f} (lower is better)"
             line += f"  insertion {rec['insertion']['auc']:.4f} (higher is better)"
         line += f"  {rec['seconds']:.1f}s"
+        if rec.get("stalled"):
+            line += ("\n  warning: the mask never left M = 1 (no step lowered the objective): this heatmap is flat; "
+                     "try smaller regularisation, e.g. --set l1=0.3 tv=5")
         print(line)
     if records and "deletion" in records[0]:
         d = np.mean([r["deletion"]["auc"] for r in records])

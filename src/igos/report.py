@@ -110,7 +110,8 @@ def _from_bench(run_dir: Path, page: _Page, cmap: str, alpha: float, max_images:
     n_tables = 0
     for model in models:
         sections = [("Deletion (lower is better) / insertion (higher is better), mean ± 95 % CI",
-                     tables.main_table(cells, model)), ("Seconds per image, median (mean)", tables.runtime_table(cells, model))]
+                     tables.main_table(cells, model)),
+                    ("Seconds per image, median (mean)", tables.runtime_table(cells, model))]
         for extra in (tables.ablation_table(cells, model), tables.objective_table(cells, model)):
             if extra:
                 sections.append(("Ablation / objective", extra))

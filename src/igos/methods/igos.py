@@ -101,6 +101,10 @@ def search_point_indices(steps: int, count: int) -> Tensor | None:
     return torch.unique(torch.round(torch.linspace(steps / count, steps, count)).long() - 1)
 
 
+# a mask whose cells all stay within this of 1 did not move: the explanation is flat
+STALL_TOLERANCE = 1e-3
+
+
 def igos(
     model: nn.Module,
     images: Tensor,
@@ -159,7 +163,10 @@ def igos(
     Returns:
         :class:`Attribution` with ``saliency = 1 − M`` ``[B, s_h, s_w]``, the mask, and per
         image a trace: ``objective``, ``probability``, ``step`` and ``trials`` per iteration,
-        ``iterations``, and ``armijo`` records ``(F_before, F_after, step, ‖g‖²)``.
+        ``iterations``, ``armijo`` records ``(F_before, F_after, step, ‖g‖²)``, and ``stalled``:
+        true when no cell of the mask left ``M = 1`` by more than ``STALL_TOLERANCE`` (the line
+        search found no step that lowers ``F``: the map is flat and says nothing; smaller
+        ``l1``/``tv`` usually help).
     """
     images = check_images(images)
     b, _, h, w = images.shape
@@ -249,6 +256,7 @@ def igos(
         traces[i]["final_objective"] = float(final_value[i])
         traces[i]["final_probability"] = float(final_prob[i])
         traces[i]["l1"], traces[i]["tv"] = float(l1), float(tv)
+        traces[i]["stalled"] = bool((1.0 - mask[i]).abs().max() < STALL_TOLERANCE)
     final = mask[:, 0]
     return Attribution(
         saliency=1.0 - final,
