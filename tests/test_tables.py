@@ -52,3 +52,12 @@ def test_latest_settings_keeps_one_hash_per_cell():
 
 def test_t_critical_falls_back_to_normal():
     assert tables.t_critical(2) == 12.706 and tables.t_critical(31) == 2.042 and tables.t_critical(500) == 1.96
+
+
+def test_ablation_table_lists_variants_with_n():
+    rows = ROWS + [row("igos", 28, 0.5, 0.2, 1.0, variant="no-tv"), row("igos", 28, 0.3, 0.4, 1.0, variant="no-tv")]
+    header, body = tables.ablation_table(tables.summarise(rows), "m")
+    assert header == ["I-GOS variant", "28×28"]
+    assert [line[0] for line in body] == ["full", "without TV"]
+    assert body[1][1].startswith("0.4000 ±") and body[1][1].endswith("(n=2)") and body[0][1].endswith("(n=3)")
+    assert tables.ablation_table(tables.summarise(ROWS), "m") is None  # no variants: no table

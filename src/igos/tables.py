@@ -167,7 +167,8 @@ def ablation_table(cells: dict, model: str) -> tuple[list[str], list[list[str]]]
         line = [names[v]]
         for r in resolutions:
             c = cells.get((model, "igos", v, r))
-            cell = "–" if c is None else f"{_fmt(c.deletion, c.deletion_ci)} / {_fmt(c.insertion, c.insertion_ci)}"
+            cell = ("–" if c is None else
+                    f"{_fmt(c.deletion, c.deletion_ci)} / {_fmt(c.insertion, c.insertion_ci)} (n={c.n})")
             line.append(cell)
         body.append(line)
     return header, body
