@@ -61,3 +61,12 @@ def test_ablation_table_lists_variants_with_n():
     assert [line[0] for line in body] == ["full", "without TV"]
     assert body[1][1].startswith("0.4000 ±") and body[1][1].endswith("(n=2)") and body[0][1].endswith("(n=3)")
     assert tables.ablation_table(tables.summarise(ROWS), "m") is None  # no variants: no table
+
+
+def test_objective_table_pairs_igos_with_mask_under_the_same_lambda():
+    rows = [{**row("igos", 28, 0.1, 0.5, 1.0), "final_objective": v} for v in (0.5, 0.7)]
+    rows += [{**row("mask", 28, 0.1, 0.5, 1.0, variant="same-lambda"), "final_objective": v} for v in (0.4, 0.4)]
+    header, body = tables.objective_table(tables.summarise(rows), "m")
+    assert header == ["method", "28×28"]
+    assert body[0][1] == f"0.6000 ± {12.706 * math.sqrt(0.02) / math.sqrt(2):.4f} (n=2)"
+    assert body[1][0].startswith("Mask") and body[1][1] == "0.4000 ± 0.0000 (n=2)"

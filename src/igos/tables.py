@@ -44,6 +44,8 @@ class Cell:
     seconds: float
     objective: float | None = None
     seconds_median: float | None = None
+    objective_ci: float = float("nan")
+    objective_n: int = 0
 
 
 def _ci(values: list[float]) -> float:
@@ -91,7 +93,7 @@ def summarise(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str, int],
         objs = [r["final_objective"] for r in rs if r.get("final_objective") is not None]
         out[key] = Cell(len(rs), statistics.mean(d), _ci(d), statistics.mean(i), _ci(i),
                         statistics.mean(r["seconds"] for r in rs), statistics.mean(objs) if objs else None,
-                        statistics.median(r["seconds"] for r in rs))
+                        statistics.median(r["seconds"] for r in rs), _ci(objs), len(objs))
     return out
 
 
@@ -185,7 +187,8 @@ def objective_table(cells: dict, model: str) -> tuple[list[str], list[list[str]]
         line = [label]
         for r in res:
             c = cells.get((model, key[0], key[1], r))
-            line.append("–" if c is None or c.objective is None else f"{c.objective:.4f}")
+            line.append("–" if c is None or c.objective is None
+                        else f"{_fmt(c.objective, c.objective_ci)} (n={c.objective_n})")
         body.append(line)
     return header, body
 
