@@ -218,3 +218,32 @@ def test_explain_warns_about_a_flat_map(capsys, tmp_path):
     _print_summary([rec, {**rec, "path": "b.png", "stalled": False}], [], tmp_path)
     out = capsys.readouterr().out
     assert out.count("warning: the mask never left M = 1") == 1 and "l1=" in out
+
+
+def _squares(weight):
+    x = torch.zeros(2, 3, 32, 32)
+    x[0, :, 4:14, 4:14] = 1
+    x[1, :, 18:28, 16:26] = 1
+    w = torch.zeros(3, 32, 32)
+    w[:, 4:14, 4:14] = w[:, 18:28, 16:26] = weight
+    return LinearScore(w), x
+
+
+def test_stall_retries_relax_lambda_until_the_mask_moves():
+    net, x = _squares(0.003)  # p = 0.71: at λ = (1, 1) no step pays, at 0.3 × λ it does
+    plain = igos(net, x, target=0, **OPTS)
+    assert all(t["stalled"] and t["retries"] == 0 for t in plain.trace)
+    relaxed = igos(net, x, target=0, stall_retries=2, **OPTS)
+    assert [(t["stalled"], t["retries"], t["l1"], t["tv"]) for t in relaxed.trace] == [(False, 1, 0.3, 0.3)] * 2
+    assert float((1 - relaxed.mask).flatten(1).max(1).values.min()) > 0.5
+    assert relaxed.forward_images > plain.forward_images  # the retry is counted
+    one = [igos(net, x[i : i + 1], target=0, stall_retries=2, **OPTS) for i in range(2)]
+    torch.testing.assert_close(relaxed.mask, torch.cat([o.mask for o in one]))
+
+
+def test_stall_retries_give_up_after_the_limit(images):
+    r = igos(_Indifferent(), images[:1], stall_retries=2, **OPTS)
+    t = r.trace[0]
+    assert t["stalled"] and t["retries"] == 2 and abs(t["l1"] - 0.09) < 1e-9
+    with pytest.raises(ValueError, match="stall_relax"):
+        igos(_Indifferent(), images[:1], stall_retries=1, stall_relax=1.5, **OPTS)

@@ -127,6 +127,8 @@ def igos(
     search_noise: bool = False,
     early_stop: float | None = 1e-3,
     patience: int = 2,
+    stall_retries: int = 0,
+    stall_relax: float = 0.3,
     batch_size: int = 16,
     seed: int = 0,
 ) -> Attribution:
@@ -157,6 +159,10 @@ def igos(
             noise-free, so it is deterministic and comparable across iterations.
         early_stop: stop an image after ``patience`` iterations improving ``F`` by less than
             this (absolute); ``None`` runs every iteration.
+        stall_retries, stall_relax: an image whose mask never left ``M = 1`` (``stalled``) is
+            optimised again from ``M = 1`` with ``λ1, λ2`` multiplied by ``stall_relax``, up to
+            ``stall_retries`` times (0: off, the paper's method). Its trace then gives the λ
+            used and ``retries``; its ``final_objective`` is under that λ.
         batch_size: images per model call (path points and trials are chunked by it).
         seed: seeds the path noise; equal seeds give equal results.
 
@@ -257,12 +263,32 @@ def igos(
         traces[i]["final_probability"] = float(final_prob[i])
         traces[i]["l1"], traces[i]["tv"] = float(l1), float(tv)
         traces[i]["stalled"] = bool((1.0 - mask[i]).abs().max() < STALL_TOLERANCE)
+        traces[i]["retries"] = 0
+    forward_images, backward_images = counter.forward_images, counter.backward_images
+    stalled = [i for i in range(b) if traces[i]["stalled"]]
+    if stall_retries > 0 and stalled:
+        if not 0 < stall_relax < 1:
+            raise ValueError(f"stall_relax must be in (0, 1), got {stall_relax}")
+        sub = torch.tensor(stalled, device=device)
+        again = igos(
+            model, images[sub], targets[sub], baseline=baseline[sub], resolution=(s_h, s_w),
+            iterations=iterations, steps=steps, l1=l1 * stall_relax, tv=tv * stall_relax, noise=noise,
+            first_step=first_step, step_decay=step_decay, armijo=armijo, min_step=min_step,
+            fixed_step=fixed_step, trials_per_batch=trials_per_batch, search_points=search_points,
+            search_noise=search_noise, early_stop=early_stop, patience=patience,
+            stall_retries=stall_retries - 1, stall_relax=stall_relax, batch_size=batch_size, seed=seed,
+        )
+        mask[sub] = again.mask[:, None]
+        for j, i in enumerate(stalled):
+            traces[i] = {**again.trace[j], "retries": again.trace[j]["retries"] + 1}
+        forward_images += again.forward_images
+        backward_images += again.backward_images
     final = mask[:, 0]
     return Attribution(
         saliency=1.0 - final,
         mask=final,
         trace=traces,
-        forward_images=counter.forward_images,
-        backward_images=counter.backward_images,
+        forward_images=forward_images,
+        backward_images=backward_images,
         target=targets,
     )
