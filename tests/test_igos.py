@@ -217,7 +217,7 @@ def test_explain_warns_about_a_flat_map(capsys, tmp_path):
     rec = {"path": "a.png", "target_name": "cat", "target": 1, "probability": 0.9, "seconds": 1.0, "stalled": True}
     _print_summary([rec, {**rec, "path": "b.png", "stalled": False}], [], tmp_path)
     out = capsys.readouterr().out
-    assert out.count("warning: the mask never left M = 1") == 1 and "l1=" in out
+    assert out.count("warning: the mask never left M = 1") == 1 and "stall_retries=2" in out
 
 
 def _squares(weight):

@@ -152,7 +152,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
           + (f", overhead outside methods and metric {100 * summary.overhead:.2f} %" if summary.rows_written else ""))
     if summary.stalled:
         print(f"warning: {len(summary.stalled)} I-GOS map(s) stayed flat (the mask never left M = 1): "
-              + ", ".join(summary.stalled[:10]) + (" …" if len(summary.stalled) > 10 else ""))
+              + ", ".join(summary.stalled[:10]) + (" …" if len(summary.stalled) > 10 else "")
+              + "; --set igos.stall_retries=2 optimises them again with smaller λ")
     print(f"results in {Path(args.out) / 'results.sqlite'}; read them with: igos table {args.out}")
     if summary.images_total and summary.images_failed == summary.images_total:
         print("igos: every image failed; see the failures with: igos table " + args.out, file=sys.stderr)
@@ -368,7 +369,7 @@ def _print_summary(records: list, failures: list, out_dir: Path) -> None:
         line += f"  {rec['seconds']:.1f}s"
         if rec.get("stalled"):
             line += ("\n  warning: the mask never left M = 1 (no step lowered the objective): this heatmap is flat; "
-                     "try smaller regularisation, e.g. --set l1=0.3 tv=5")
+                     "try --set stall_retries=2 (or smaller l1 and tv)")
         print(line)
     if records and "deletion" in records[0]:
         d = np.mean([r["deletion"]["auc"] for r in records])
