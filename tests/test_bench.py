@@ -159,3 +159,14 @@ def test_label_file(tmp_path):
     f.write_text("img0.png,4\nimg1.png,banana\n")
     with pytest.raises(ValueError, match="line 2"):
         read_labels(f)
+
+
+def test_bench_lists_flat_igos_maps(tmp_path, image_dir, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(TESTS))
+    code = main(["bench", str(image_dir), "--models", "tinymodels:indifferent", "--methods", "igos",
+                 "--resolutions", "7", "--limit", "3", "--out", str(tmp_path / "r"),
+                 "--set", "igos.iterations=2", "igos.steps=3"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "warning: 2 I-GOS map(s) stayed flat" in out and "img0.png (igos 7)" in out  # broken.png sorts first
+    assert "igos.stall_retries=2" in out

@@ -13,3 +13,17 @@ def tiny_classifier() -> nn.Module:
         for p in net.parameters():
             p.copy_(torch.randn(p.shape, generator=g))
     return net
+
+
+class _Indifferent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.logits = nn.Parameter(torch.tensor([2.0, 0.0, -1.0, 0.5]))
+
+    def forward(self, x):
+        return self.logits.expand(x.shape[0], -1) + 0.0 * x.flatten(1).sum(1, keepdim=True)
+
+
+def indifferent() -> nn.Module:
+    """Logits that ignore the image: every I-GOS mask stays at M = 1."""
+    return _Indifferent()
