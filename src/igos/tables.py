@@ -42,8 +42,8 @@ class Cell:
     insertion: float
     insertion_ci: float
     seconds: float
+    seconds_median: float
     objective: float | None = None
-    seconds_median: float | None = None
     objective_ci: float = float("nan")
     objective_n: int = 0
 
@@ -92,8 +92,8 @@ def summarise(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str, int],
         i = [r["insertion"] for r in rs]
         objs = [r["final_objective"] for r in rs if r.get("final_objective") is not None]
         out[key] = Cell(len(rs), statistics.mean(d), _ci(d), statistics.mean(i), _ci(i),
-                        statistics.mean(r["seconds"] for r in rs), statistics.mean(objs) if objs else None,
-                        statistics.median(r["seconds"] for r in rs), _ci(objs), len(objs))
+                        statistics.mean(r["seconds"] for r in rs), statistics.median(r["seconds"] for r in rs),
+                        statistics.mean(objs) if objs else None, _ci(objs), len(objs))
     return out
 
 
@@ -145,11 +145,7 @@ def runtime_table(cells: dict, model: str) -> tuple[list[str], list[list[str]]]:
         line = [NAMES.get(m, m)]
         for r in resolutions:
             c = cells.get((model, m, "default", r))
-            if c is None:
-                line.append("–")
-            else:
-                med = c.seconds if c.seconds_median is None else c.seconds_median
-                line.append(f"{med:.2f} ({c.seconds:.2f})")
+            line.append("–" if c is None else f"{c.seconds_median:.2f} ({c.seconds:.2f})")
         body.append(line)
     return header, body
 
