@@ -247,3 +247,5 @@ def test_stall_retries_give_up_after_the_limit(images):
     assert t["stalled"] and t["retries"] == 2 and abs(t["l1"] - 0.09) < 1e-9
     with pytest.raises(ValueError, match="stall_relax"):
         igos(_Indifferent(), images[:1], stall_retries=1, stall_relax=1.5, **OPTS)
+    with pytest.raises(ValueError, match="stall_retries"):  # checked before any work, stalled or not
+        igos(_Indifferent(), images[:1], stall_retries=-1, **OPTS)

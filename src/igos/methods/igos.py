@@ -179,6 +179,9 @@ def igos(
     s_h, s_w = check_resolution(resolution, (h, w))
     if steps < 1 or iterations < 0:
         raise ValueError(f"steps must be ≥ 1 and iterations ≥ 0, got steps={steps}, iterations={iterations}")
+    if stall_retries < 0 or not 0 < stall_relax < 1:
+        raise ValueError(f"stall_retries must be ≥ 0 and stall_relax in (0, 1), got stall_retries={stall_retries}, "
+                         f"stall_relax={stall_relax}")
     l1, tv = resolve_regularisation(max(s_h, s_w), l1, tv)
     device, dtype = images.device, images.dtype
     counter = ImageCounter()
@@ -267,8 +270,6 @@ def igos(
     forward_images, backward_images = counter.forward_images, counter.backward_images
     stalled = [i for i in range(b) if traces[i]["stalled"]]
     if stall_retries > 0 and stalled:
-        if not 0 < stall_relax < 1:
-            raise ValueError(f"stall_relax must be in (0, 1), got {stall_relax}")
         sub = torch.tensor(stalled, device=device)
         again = igos(
             model, images[sub], targets[sub], baseline=baseline[sub], resolution=(s_h, s_w),
