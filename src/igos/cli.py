@@ -153,7 +153,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if summary.stalled:
         print(f"warning: {len(summary.stalled)} I-GOS map(s) stayed flat (the mask never left M = 1): "
               + ", ".join(summary.stalled[:10]) + (" …" if len(summary.stalled) > 10 else "")
-              + "; --set igos.stall_retries=2 optimises them again with smaller λ")
+              + "; --set igos.stall_retries=2 optimises them again with smaller λ (not always better: "
+              "docs/methods.md)")
     print(f"results in {Path(args.out) / 'results.sqlite'}; read them with: igos table {args.out}")
     if summary.images_total and summary.images_failed == summary.images_total:
         print("igos: every image failed; see the failures with: igos table " + args.out, file=sys.stderr)
@@ -369,7 +370,7 @@ def _print_summary(records: list, failures: list, out_dir: Path) -> None:
         line += f"  {rec['seconds']:.1f}s"
         if rec.get("stalled"):
             line += ("\n  warning: the mask never left M = 1 (no step lowered the objective): this heatmap is flat; "
-                     "try --set stall_retries=2 (or smaller l1 and tv)")
+                     "try --set stall_retries=2 or smaller l1 and tv (not always better: docs/methods.md)")
         print(line)
     if records and "deletion" in records[0]:
         d = np.mean([r["deletion"]["auc"] for r in records])
