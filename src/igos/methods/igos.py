@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
@@ -27,17 +28,11 @@ from torch import Tensor, nn
 from ..models import frozen
 from ..perturb import blurred_baseline, check_resolution, l1_loss, tv_loss, upsample
 from .common import Attribution, ImageCounter, check_images, resolve_targets
-from .optim import (
-    line_search,
-    noise_draw,
-    path_gradient,
-    path_scores,
-    project_direction,
-    record_iteration,
-    upsample_adjoint,
-)
+from .descent import DescentSettings, Objective, descend, new_traces
+from .optim import path_gradient, path_scores, project_direction, upsample_adjoint
 
-__all__ = ["igos", "default_regularisation", "resolve_regularisation", "REGULARISATION"]
+__all__ = ["igos", "IGOSSettings", "default_regularisation", "resolve_regularisation", "REGULARISATION",
+           "STALL_TOLERANCE"]
 
 #: (λ1, λ2) per mask resolution, tuned on 10 development photos held out from the bench tables
 #: (benchmarks/tune_regularisation.py; docs/results/igos-lambda-tuning.md): 28 is the authors'
@@ -105,6 +100,78 @@ def search_point_indices(steps: int, count: int) -> Tensor | None:
 STALL_TOLERANCE = 1e-3
 
 
+@dataclass(frozen=True)
+class IGOSSettings(DescentSettings):
+    """Everything an I-GOS run uses besides the images: the descent settings plus λ1 (``l1``), λ2
+    (``tv``), the line-search objective (``search_points``, ``search_noise``) and the stall retries.
+    A retry is ``dataclasses.replace`` of these with smaller λ; see :func:`igos` for each field."""
+
+    l1: float = 1.0
+    tv: float = 20.0
+    search_points: int = 3
+    search_noise: bool = False
+    stall_retries: int = 0
+    stall_relax: float = 0.3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.stall_retries < 0 or not 0 < self.stall_relax < 1:
+            raise ValueError(f"stall_retries must be ≥ 0 and stall_relax in (0, 1), got "
+                             f"stall_retries={self.stall_retries}, stall_relax={self.stall_relax}")
+        if self.l1 < 0 or self.tv < 0 or self.search_points < 0:
+            raise ValueError(f"l1, tv and search_points must be ≥ 0, got l1={self.l1}, tv={self.tv}, "
+                             f"search_points={self.search_points}")
+
+    def relaxed(self) -> IGOSSettings:
+        """The settings of a stall retry: λ1, λ2 × ``stall_relax``, one retry fewer."""
+        return replace(self, l1=self.l1 * self.stall_relax, tv=self.tv * self.stall_relax,
+                       stall_retries=self.stall_retries - 1)
+
+
+class _DeletionProblem:
+    """I-GOS's objective and direction for the descent driver (images, baseline, targets fixed)."""
+
+    def __init__(self, model: nn.Module, images: Tensor, baseline: Tensor, targets: Tensor, settings: IGOSSettings):
+        self.model, self.images, self.baseline, self.targets, self.s = model, images, baseline, targets, settings
+        device, dtype = images.device, images.dtype
+        self.alphas = torch.arange(1, settings.steps + 1, device=device, dtype=dtype) / settings.steps
+        self.points = search_point_indices(settings.steps, settings.search_points)
+        self.one = torch.ones(1, device=device, dtype=dtype)
+        self.search_alphas = self.one if self.points is None else self.alphas[self.points]
+        self.noisy_search = settings.search_noise and settings.noise > 0 and self.points is not None
+
+    def score(self, masks: Tensor, idx: Tensor, noise: Tensor | None = None, alphas: Tensor | None = None
+              ) -> tuple[Tensor, Tensor]:
+        """``F`` on the path points ``alphas`` (default: the search points): ``(mean p + reg, p at the last)``."""
+        alphas = self.search_alphas if alphas is None else alphas
+        size = tuple(self.images.shape[-2:])
+        pr = path_scores(self.model, self.baseline[idx], self.images[idx], upsample(masks, size), self.targets[idx],
+                         alphas, noise, self.s.batch_size)
+        return pr.mean(1) + regulariser(masks, self.s.l1, self.s.tv), pr[:, -1]
+
+    def plain(self, masks: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
+        """The paper's ``F``: the plain masked score (α = 1, no noise) + regulariser."""
+        return self.score(masks, idx, None, self.one)
+
+    def iteration(self, mask: Tensor, idx: Tensor, noise: Tensor | None, value: Tensor
+                  ) -> tuple[Tensor, Tensor, Objective]:
+        size = tuple(self.images.shape[-2:])
+        grad_up, path_probs = path_gradient(self.model, self.baseline[idx], self.images[idx], upsample(mask, size),
+                                            self.targets[idx], self.alphas, noise, self.s.batch_size)
+        reg_value, reg_grad = regulariser_gradient(mask, self.s.l1, self.s.tv)
+        direction = project_direction(mask, upsample_adjoint(mask, grad_up) + reg_grad)
+        if self.noisy_search:  # this iteration's noisy path points: the base value comes from the IG pass
+            search_noise = noise[self.points]
+            value = path_probs[:, self.points].mean(1) + reg_value
+        else:  # a deterministic objective: the base value is the last accepted trial's
+            search_noise = None
+
+        def objective(masks: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
+            return self.score(masks, idx[rows], search_noise)
+
+        return direction, value, objective
+
+
 def igos(
     model: nn.Module,
     images: Tensor,
@@ -167,129 +234,64 @@ def igos(
         seed: seeds the path noise; equal seeds give equal results.
 
     Returns:
-        :class:`Attribution` with ``saliency = 1 − M`` ``[B, s_h, s_w]``, the mask, and per
-        image a trace: ``objective``, ``probability``, ``step`` and ``trials`` per iteration,
+        :class:`Attribution` with ``saliency = 1 − M`` ``[B, s_h, s_w]``, the mask, and per image a
+        trace: ``objective``, ``probability``, ``step``, ``trials`` and ``accepted`` per iteration,
         ``iterations``, ``armijo`` records ``(F_before, F_after, step, ‖g‖²)``, and ``stalled``:
         true when no cell of the mask left ``M = 1`` by more than ``STALL_TOLERANCE`` (the line
-        search found no step that lowers ``F``: the map is flat and says nothing; smaller
-        ``l1``/``tv`` usually help).
+        search found no step that lowers ``F``: the map is flat and says nothing).
     """
     images = check_images(images)
-    b, _, h, w = images.shape
-    s_h, s_w = check_resolution(resolution, (h, w))
-    if steps < 1 or iterations < 0:
-        raise ValueError(f"steps must be ≥ 1 and iterations ≥ 0, got steps={steps}, iterations={iterations}")
-    if stall_retries < 0 or not 0 < stall_relax < 1:
-        raise ValueError(f"stall_retries must be ≥ 0 and stall_relax in (0, 1), got stall_retries={stall_retries}, "
-                         f"stall_relax={stall_relax}")
-    l1, tv = resolve_regularisation(max(s_h, s_w), l1, tv)
-    device, dtype = images.device, images.dtype
+    size = check_resolution(resolution, tuple(images.shape[-2:]))
+    l1, tv = resolve_regularisation(max(size), l1, tv)
+    settings = IGOSSettings(iterations=iterations, steps=steps, noise=noise, first_step=first_step,
+                            step_decay=step_decay, armijo=armijo, min_step=min_step, fixed_step=fixed_step,
+                            trials_per_batch=trials_per_batch, early_stop=early_stop, patience=patience,
+                            batch_size=batch_size, l1=l1, tv=tv, search_points=search_points,
+                            search_noise=search_noise, stall_retries=stall_retries, stall_relax=stall_relax)
+    return optimise(model, images, target, baseline, size, settings, seed)
+
+
+def optimise(model: nn.Module, images: Tensor, target: int | Sequence[int] | Tensor | None, baseline: Tensor | None,
+             size: tuple[int, int], settings: IGOSSettings, seed: int = 0) -> Attribution:
+    """I-GOS with validated settings at mask size ``size``, stall retries included (see :func:`igos`)."""
+    if baseline is None:
+        baseline = blurred_baseline(images)
+    elif baseline.shape != images.shape:
+        raise ValueError(f"baseline shape {tuple(baseline.shape)} differs from images {tuple(images.shape)}")
+    result = _optimise_once(model, images, target, baseline, size, settings, seed)
+    stalled = [i for i, t in enumerate(result.trace) if t["stalled"]]
+    if settings.stall_retries == 0 or not stalled:
+        return result
+    sub = torch.tensor(stalled, device=images.device)
+    again = optimise(model, images[sub], result.target[sub], baseline[sub], size, settings.relaxed(), seed)
+    result.mask[sub] = again.mask
+    result.saliency[sub] = again.saliency
+    for j, i in enumerate(stalled):
+        result.trace[i] = {**again.trace[j], "retries": again.trace[j]["retries"] + 1}
+    result.forward_images += again.forward_images
+    result.backward_images += again.backward_images
+    return result
+
+
+def _optimise_once(model: nn.Module, images: Tensor, target, baseline: Tensor, size: tuple[int, int],
+                   settings: IGOSSettings, seed: int) -> Attribution:
+    b, device, dtype = images.shape[0], images.device, images.dtype
     counter = ImageCounter()
     with frozen(model), counter.watch(model):
-        targets = resolve_targets(model, images, target, batch_size)
-        if baseline is None:
-            baseline = blurred_baseline(images)
-        elif baseline.shape != images.shape:
-            raise ValueError(f"baseline shape {tuple(baseline.shape)} differs from images {tuple(images.shape)}")
+        targets = resolve_targets(model, images, target, settings.batch_size)
         generator = torch.Generator(device=device).manual_seed(int(seed))
-        alphas = torch.arange(1, steps + 1, device=device, dtype=dtype) / steps
-
-        points = search_point_indices(steps, search_points)
-        search_alphas = torch.ones(1, device=device, dtype=dtype) if points is None else alphas[points]
-
-        def search_objective(masks: Tensor, idx: Tensor, eps: Tensor | None,
-                             on: Tensor = search_alphas) -> tuple[Tensor, Tensor]:
-            """F on the path points ``on``: ``(mean probability + regulariser, p at α = 1)``."""
-            pr = path_scores(model, baseline[idx], images[idx], upsample(masks, (h, w)), targets[idx], on, eps,
-                             batch_size)
-            return pr.mean(1) + regulariser(masks, l1, tv), pr[:, -1]
-
-        def plain_objective(masks: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
-            """The paper's F: the plain masked score (α = 1, no noise) + regulariser."""
-            return search_objective(masks, idx, None, torch.ones(1, device=device, dtype=dtype))
-
-        noisy_search = search_noise and noise > 0 and points is not None
-        mask = torch.ones(b, 1, s_h, s_w, device=device, dtype=dtype)
+        problem = _DeletionProblem(model, images, baseline, targets, settings)
+        mask = torch.ones(b, 1, *size, device=device, dtype=dtype)
         every = torch.arange(b, device=device)
-        _, prob = plain_objective(mask, every)
-        value = torch.zeros_like(prob) if noisy_search else search_objective(mask, every, None)[0]
-        next_step = torch.full((b,), float(first_step), device=device, dtype=dtype)
-        stall = torch.zeros(b, dtype=torch.long, device=device)
-        active = torch.ones(b, dtype=torch.bool, device=device)
-        traces = [
-            {"objective": [], "probability": [float(prob[i])], "step": [], "trials": [],
-             "armijo": [], "iterations": 0}
-            for i in range(b)
-        ]
-        for _ in range(iterations):
-            eps = noise_draw(generator, steps, (3, h, w), noise, device, dtype)
-            idx = active.nonzero().flatten()
-            if idx.numel() == 0:
-                break
-            m = mask[idx]
-            grad_up, path_probs = path_gradient(
-                model, baseline[idx], images[idx], upsample(m, (h, w)), targets[idx], alphas, eps, batch_size
-            )
-            reg_value, reg_grad = regulariser_gradient(m, l1, tv)
-            direction = project_direction(m, upsample_adjoint(m, grad_up) + reg_grad)
-            if noisy_search:  # this iteration's noisy path points: the base value comes from the IG pass
-                sub_eps = eps[points]
-                base = path_probs[:, points].mean(1) + reg_value
-            else:  # a deterministic objective: the base value is the last accepted trial's
-                sub_eps = None
-                base = value[idx]
-
-            def objective(mm: Tensor, j: Tensor, idx: Tensor = idx, sub_eps: Tensor | None = sub_eps):
-                return search_objective(mm, idx[j], sub_eps)
-
-            if fixed_step is not None:
-                new_m = (m - fixed_step * direction).clamp(0.0, 1.0)
-                new_v, new_p = objective(new_m, torch.arange(idx.numel(), device=device))
-                step = torch.full_like(new_v, float(fixed_step))
-                trials = torch.ones_like(idx)
-            else:
-                step, new_m, new_v, new_p, trials = line_search(
-                    objective, m, direction, base, next_step[idx], decay=step_decay, armijo=armijo,
-                    min_step=min_step, trials_per_batch=trials_per_batch,
-                )
-            record_iteration(traces, idx, base, new_v, step, direction, trials, new_p)
-            improvement = base - new_v
-            value[idx] = new_v
-            mask[idx] = new_m
-            next_step[idx] = torch.clamp(step / step_decay, max=first_step)
-            if early_stop is not None:
-                stall[idx] = torch.where(improvement < early_stop, stall[idx] + 1, torch.zeros_like(stall[idx]))
-                active &= stall < patience
-        final_value, final_prob = plain_objective(mask, torch.arange(b, device=device))
-    for i in range(b):
-        traces[i]["final_objective"] = float(final_value[i])
-        traces[i]["final_probability"] = float(final_prob[i])
-        traces[i]["l1"], traces[i]["tv"] = float(l1), float(tv)
-        traces[i]["stalled"] = bool((1.0 - mask[i]).abs().max() < STALL_TOLERANCE)
-        traces[i]["retries"] = 0
-    forward_images, backward_images = counter.forward_images, counter.backward_images
-    stalled = [i for i in range(b) if traces[i]["stalled"]]
-    if stall_retries > 0 and stalled:
-        sub = torch.tensor(stalled, device=device)
-        again = igos(
-            model, images[sub], targets[sub], baseline=baseline[sub], resolution=(s_h, s_w),
-            iterations=iterations, steps=steps, l1=l1 * stall_relax, tv=tv * stall_relax, noise=noise,
-            first_step=first_step, step_decay=step_decay, armijo=armijo, min_step=min_step,
-            fixed_step=fixed_step, trials_per_batch=trials_per_batch, search_points=search_points,
-            search_noise=search_noise, early_stop=early_stop, patience=patience,
-            stall_retries=stall_retries - 1, stall_relax=stall_relax, batch_size=batch_size, seed=seed,
-        )
-        mask[sub] = again.mask[:, None]
-        for j, i in enumerate(stalled):
-            traces[i] = {**again.trace[j], "retries": again.trace[j]["retries"] + 1}
-        forward_images += again.forward_images
-        backward_images += again.backward_images
+        _, prob = problem.plain(mask, every)
+        value = torch.zeros_like(prob) if problem.noisy_search else problem.score(mask, every)[0]
+        traces = new_traces(b, probability=prob.tolist())
+        mask, value = descend(problem, mask, value, settings, generator, (3, *images.shape[-2:]), traces)
+        final_value, final_prob = problem.plain(mask, every)
+    for i, tr in enumerate(traces):
+        tr.update(final_objective=float(final_value[i]), final_probability=float(final_prob[i]),
+                  l1=float(settings.l1), tv=float(settings.tv), retries=0,
+                  stalled=bool((1.0 - mask[i]).abs().max() < STALL_TOLERANCE))
     final = mask[:, 0]
-    return Attribution(
-        saliency=1.0 - final,
-        mask=final,
-        trace=traces,
-        forward_images=forward_images,
-        backward_images=backward_images,
-        target=targets,
-    )
+    return Attribution(saliency=1.0 - final, mask=final, trace=traces, forward_images=counter.forward_images,
+                       backward_images=counter.backward_images, target=targets)

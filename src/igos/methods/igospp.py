@@ -24,18 +24,64 @@ from torch import Tensor, nn
 from ..models import frozen
 from ..perturb import blurred_baseline, btv_loss, check_resolution, edge_weights, l1_loss, upsample
 from .common import Attribution, ImageCounter, check_images, resolve_targets
+from .descent import DescentSettings, Objective, descend, new_traces
 from .igos import search_point_indices
-from .optim import (
-    line_search,
-    noise_draw,
-    path_gradient,
-    path_scores,
-    project_direction,
-    record_iteration,
-    upsample_adjoint,
-)
+from .optim import path_gradient, path_scores, project_direction, upsample_adjoint
 
 __all__ = ["igospp"]
+
+
+class _BidirectionalProblem:
+    """iGOS++'s objective and direction for the descent driver; the mask is the pair ``[M_d, M_i]``."""
+
+    def __init__(self, model: nn.Module, images: Tensor, baseline: Tensor, targets: Tensor,
+                 settings: DescentSettings, l1: float, tv: float, search_points: int, edge_sigma: float):
+        self.model, self.images, self.baseline, self.targets, self.s = model, images, baseline, targets, settings
+        self.l1, self.tv = l1, tv
+        self.size = tuple(images.shape[-2:])
+        self.weights = edge_weights(images, edge_sigma)
+        self.alphas = torch.arange(1, settings.steps + 1, device=images.device, dtype=images.dtype) / settings.steps
+        self.search_alphas = self.alphas[search_point_indices(settings.steps, max(1, search_points))]
+
+    def reg(self, m: Tensor, j: Tensor) -> Tensor:
+        return self.l1 * l1_loss(m) + self.tv * btv_loss(m, (self.weights[0][j], self.weights[1][j]), self.size)
+
+    def score(self, pair: Tensor, j: Tensor) -> tuple[Tensor, Tensor]:
+        """``F`` of mask pairs ``[N, 2, s_h, s_w]`` of images ``j`` and ``p`` at α = 1 of the deletion path."""
+        md, mi = pair[:, :1], pair[:, 1:]
+        m = md * mi
+        up, upd, upi = (upsample(t, self.size) for t in (m, md, mi))
+        x, x0, t, alphas, bs = self.images[j], self.baseline[j], self.targets[j], self.search_alphas, self.s.batch_size
+        d_m = path_scores(self.model, x0, x, up, t, alphas, None, bs)
+        s_m = path_scores(self.model, x, x0, up, t, alphas, None, bs)
+        d_d = path_scores(self.model, x0, x, upd, t, alphas, None, bs)
+        s_i = path_scores(self.model, x, x0, upi, t, alphas, None, bs)
+        value = 0.5 * (d_m.mean(1) - s_m.mean(1) + d_d.mean(1) - s_i.mean(1)) + self.reg(m, j)
+        return value, d_m[:, -1]
+
+    def iteration(self, pair: Tensor, idx: Tensor, noise: Tensor | None, value: Tensor
+                  ) -> tuple[Tensor, Tensor, Objective]:
+        md, mi = pair[:, :1], pair[:, 1:]
+        m = md * mi
+        x, x0, t, bs = self.images[idx], self.baseline[idx], self.targets[idx], self.s.batch_size
+
+        def ig(start: Tensor, end: Tensor, mask: Tensor) -> Tensor:
+            return path_gradient(self.model, start, end, upsample(mask, self.size), t, self.alphas, noise, bs)[0]
+
+        g_m_del, g_m_ins, g_d, g_i = ig(x0, x, m), ig(x, x0, m), ig(x0, x, md), ig(x, x0, mi)
+        g_m = upsample_adjoint(m, g_m_del - g_m_ins)
+        leaf = m.detach().requires_grad_(True)
+        with torch.enable_grad():
+            (g_reg,) = torch.autograd.grad(self.reg(leaf, idx).sum(), leaf)
+        g_prod = 0.5 * g_m + g_reg  # gradient with respect to M = M_d ⊙ M_i
+        dir_d = g_prod * mi + 0.5 * upsample_adjoint(md, g_d)
+        dir_i = g_prod * md - 0.5 * upsample_adjoint(mi, g_i)
+        direction = project_direction(pair, torch.cat([dir_d, dir_i], dim=1))
+
+        def objective(pairs: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
+            return self.score(pairs, idx[rows])
+
+        return direction, value, objective
 
 
 def igospp(
@@ -63,69 +109,29 @@ def igospp(
     """iGOS++ saliency ``[B, s_h, s_w]`` = ``1 − M_d ⊙ M_i`` (higher = more important).
 
     Options as :func:`igos.methods.igos.igos`; λ1 = 10, λ2 = 20 are the authors' values at
-    224×224 for classification. The trace has the objective, step and trials per iteration.
+    224×224 for classification; ``edge_sigma`` is the σ of the bilateral TV's edge weights. Every
+    image runs all ``iterations`` (no early stop, as the authors'). The trace has the objective,
+    step, trials and acceptance per iteration.
     """
     images = check_images(images)
-    b, _, h, w = images.shape
-    s_h, s_w = check_resolution(resolution, (h, w))
-    device, dtype = images.device, images.dtype
+    size = check_resolution(resolution, tuple(images.shape[-2:]))
+    settings = DescentSettings(iterations=iterations, steps=steps, noise=noise, first_step=first_step,
+                               step_decay=step_decay, armijo=armijo, min_step=min_step,
+                               trials_per_batch=trials_per_batch, early_stop=None, batch_size=batch_size)
+    b, device, dtype = images.shape[0], images.device, images.dtype
     counter = ImageCounter()
     with frozen(model), counter.watch(model):
         targets = resolve_targets(model, images, target, batch_size)
         if baseline is None:
             baseline = blurred_baseline(images)
-        weights = edge_weights(images, edge_sigma)
+        problem = _BidirectionalProblem(model, images, baseline, targets, settings, l1, tv, search_points, edge_sigma)
         generator = torch.Generator(device=device).manual_seed(int(seed))
-        alphas = torch.arange(1, steps + 1, device=device, dtype=dtype) / steps
-        points = search_point_indices(steps, max(1, search_points))
-        sub = alphas[points]
-
-        def reg(m: Tensor, j: Tensor) -> Tensor:
-            return l1 * l1_loss(m) + tv * btv_loss(m, (weights[0][j], weights[1][j]), (h, w))
-
-        def objective(pair: Tensor, j: Tensor) -> tuple[Tensor, Tensor]:
-            md, mi = pair[:, :1], pair[:, 1:]
-            m = md * mi
-            up, upd, upi = (upsample(t, (h, w)) for t in (m, md, mi))
-            x, x0, t = images[j], baseline[j], targets[j]
-            d_m = path_scores(model, x0, x, up, t, sub, None, batch_size)
-            s_m = path_scores(model, x, x0, up, t, sub, None, batch_size)
-            d_d = path_scores(model, x0, x, upd, t, sub, None, batch_size)
-            s_i = path_scores(model, x, x0, upi, t, sub, None, batch_size)
-            value = 0.5 * (d_m.mean(1) - s_m.mean(1) + d_d.mean(1) - s_i.mean(1)) + reg(m, j)
-            return value, d_m[:, -1]
-
-        pair = torch.ones(b, 2, s_h, s_w, device=device, dtype=dtype)
-        every = torch.arange(b, device=device)
-        value, _ = objective(pair, every)
-        next_step = torch.full((b,), float(first_step), device=device, dtype=dtype)
-        traces = [{"objective": [], "step": [], "trials": [], "armijo": [], "iterations": 0} for _ in range(b)]
-        for _ in range(iterations):
-            eps = noise_draw(generator, steps, (3, h, w), noise, device, dtype)
-            md, mi = pair[:, :1], pair[:, 1:]
-            m = md * mi
-            g_m_del, _ = path_gradient(model, baseline, images, upsample(m, (h, w)), targets, alphas, eps, batch_size)
-            g_m_ins, _ = path_gradient(model, images, baseline, upsample(m, (h, w)), targets, alphas, eps, batch_size)
-            g_d, _ = path_gradient(model, baseline, images, upsample(md, (h, w)), targets, alphas, eps, batch_size)
-            g_i, _ = path_gradient(model, images, baseline, upsample(mi, (h, w)), targets, alphas, eps, batch_size)
-            g_m = upsample_adjoint(m, g_m_del - g_m_ins)
-            leaf = m.detach().requires_grad_(True)
-            with torch.enable_grad():
-                (g_reg,) = torch.autograd.grad(reg(leaf, every).sum(), leaf)
-            g_prod = 0.5 * g_m + g_reg  # gradient with respect to M = M_d ⊙ M_i
-            dir_d = g_prod * mi + 0.5 * upsample_adjoint(md, g_d)
-            dir_i = g_prod * md - 0.5 * upsample_adjoint(mi, g_i)
-            direction = project_direction(pair, torch.cat([dir_d, dir_i], dim=1))
-            step, new_pair, new_v, _, trials = line_search(
-                objective, pair, direction, value, next_step, decay=step_decay, armijo=armijo, min_step=min_step,
-                trials_per_batch=trials_per_batch,
-            )
-            record_iteration(traces, every, value, new_v, step, direction, trials)
-            pair, value = new_pair, new_v
-            next_step = torch.clamp(step / step_decay, max=first_step)
+        pair = torch.ones(b, 2, *size, device=device, dtype=dtype)
+        value, _ = problem.score(pair, torch.arange(b, device=device))
+        traces = new_traces(b)
+        pair, value = descend(problem, pair, value, settings, generator, (3, *images.shape[-2:]), traces)
     final = pair[:, 0] * pair[:, 1]
     for i in range(b):
-        traces[i]["final_objective"] = float(value[i])
-        traces[i]["l1"], traces[i]["tv"] = float(l1), float(tv)
+        traces[i].update(final_objective=float(value[i]), l1=float(l1), tv=float(tv))
     return Attribution(1.0 - final, mask=final, trace=traces, target=targets,
                        forward_images=counter.forward_images, backward_images=counter.backward_images)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -11,7 +12,7 @@ from ..perturb import upsample
 from .common import class_probability
 
 __all__ = ["path_gradient", "path_scores", "line_search", "upsample_adjoint", "noise_draw", "project_direction",
-           "record_iteration"]
+           "SearchResult"]
 
 
 def noise_draw(generator: torch.Generator | None, steps: int, shape: tuple[int, ...], sigma: float,
@@ -112,6 +113,19 @@ def project_direction(mask: Tensor, direction: Tensor, low: float = 0.0, high: f
     return direction.masked_fill(blocked, 0.0)
 
 
+class SearchResult(NamedTuple):
+    """What :func:`line_search` returns, per image: the step taken, the new mask, ``F`` and the class
+    probability there, how many candidate masks were scored, and whether the Armijo test accepted the
+    step (``False``: no step down to ``min_step`` passed, and ``min_step`` was taken anyway)."""
+
+    step: Tensor
+    mask: Tensor
+    value: Tensor
+    probability: Tensor
+    trials: Tensor
+    accepted: Tensor
+
+
 def line_search(
     objective: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]],
     mask: Tensor,
@@ -124,87 +138,45 @@ def line_search(
     min_step: float = 1e-5,
     trials_per_batch: int = 3,
     project: Callable[[Tensor], Tensor] = lambda m: m.clamp(0.0, 1.0),
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Backtracking line search with the revised Armijo condition, several trials per batch.
+) -> SearchResult:
+    """Backtracking line search with the revised Armijo condition, several trials per model call.
 
-    For each image accepts the largest ``a = first_step · decay^j`` with
-    ``F(P(M − a·g)) ≤ F(M) − armijo · a · ‖g‖²`` (``P`` = projection to [0, 1]); if none above
-    ``min_step`` is accepted, ``min_step`` is taken unconditionally. ``trials_per_batch``
-    candidate steps of every image are scored in one call of ``objective``.
-
-    Args:
-        objective: ``(masks [N, 1, s_h, s_w], image_index [N]) -> (F [N], probability [N])``.
-        mask, direction: ``[B, 1, s_h, s_w]``.
-        value: ``F(M)`` per image ``[B]``.
-        first_step: first trial step per image ``[B]``.
-
-    Returns:
-        ``(step, new_mask, new_value, new_probability, trials)``: per image, ``trials`` counts
-        the candidate masks scored.
+    Per image accepts the largest ``a = first_step · decay^j`` with
+    ``F(P(M − a·g)) ≤ F(M) − armijo · a · ‖g‖²`` (``P``: projection to [0, 1]); an image that accepts
+    no step down to ``min_step`` takes ``min_step`` unconditionally. ``objective`` maps candidate masks
+    ``[N, ...]`` and their image indices ``[N]`` to ``(F [N], probability [N])``; ``mask`` and
+    ``direction`` are ``[B, ...]``, ``value`` is ``F(M)`` ``[B]``, ``first_step`` ``[B]``.
     """
-    b = mask.shape[0]
-    device = mask.device
+    b, device, dtype = mask.shape[0], mask.device, mask.dtype
     gnorm2 = direction.flatten(1).pow(2).sum(1)
-    step = torch.full((b,), float(min_step), device=device, dtype=mask.dtype)
-    new_mask = project(mask - min_step * direction)
-    new_value = torch.full((b,), float("nan"), device=device, dtype=mask.dtype)
-    new_prob = torch.full_like(new_value, float("nan"))
+    step = torch.full((b,), float(min_step), device=device, dtype=dtype)
+    new_mask = project(mask - min_step * direction)  # the fallback, replaced where a step is accepted
+    new_value = torch.zeros(b, device=device, dtype=dtype)
+    new_prob = torch.zeros_like(new_value)
+    accepted = torch.zeros(b, dtype=torch.bool, device=device)
     trials = torch.zeros(b, dtype=torch.long, device=device)
     pending = torch.arange(b, device=device)
-    current = first_step.clone().to(mask.dtype)
-    powers = decay ** torch.arange(trials_per_batch, device=device, dtype=mask.dtype)
+    current = first_step.clone().to(dtype)
+    powers = decay ** torch.arange(trials_per_batch, device=device, dtype=dtype)
     while pending.numel():
-        cand = current[pending].view(-1, 1) * powers.view(1, -1)  # [P, T]
-        ok_range = cand >= min_step
-        sel = ok_range.nonzero()  # rows (pending position, trial)
-        if sel.numel() == 0:
+        cand = current[pending].view(-1, 1) * powers.view(1, -1)  # [P, T], decreasing along T
+        in_range = cand >= min_step
+        rows, cols = in_range.nonzero().unbind(1)  # row-major: each image's trials in decreasing order
+        if rows.numel() == 0:
             break
-        rows, cols = sel.unbind(1)
-        img = pending[rows]
-        a = cand[rows, cols]
+        img, a = pending[rows], cand[rows, cols]
         trial_masks = project(mask[img] - a.view(-1, 1, 1, 1) * direction[img])
         f, p = objective(trial_masks, img)
         trials.index_add_(0, img, torch.ones_like(img))
-        accept = f <= value[img] - armijo * a * gnorm2[img]
-        # the first accepted trial of each pending image (trials are in decreasing step order)
-        acc_table = torch.zeros_like(cand, dtype=torch.bool)
-        acc_table[rows, cols] = accept
-        has = acc_table.any(1)
-        first = acc_table.float().argmax(1)
-        done_rows = has.nonzero().flatten()
-        for r in done_rows.tolist():
-            j = int(first[r])
-            hit = ((rows == r) & (cols == j)).nonzero()[0, 0]
-            i = int(pending[r])
-            step[i] = cand[r, j]
-            new_mask[i] = trial_masks[hit]
-            new_value[i] = f[hit]
-            new_prob[i] = p[hit]
-        keep = ~has & ok_range.all(1)
+        passed = f <= value[img] - armijo * a * gnorm2[img]
+        for t in passed.nonzero().flatten().tolist():  # the first pass of an image is its largest step
+            i = int(img[t])
+            if not accepted[i]:
+                accepted[i], step[i], new_mask[i], new_value[i], new_prob[i] = True, a[t], trial_masks[t], f[t], p[t]
         current[pending] = current[pending] * decay**trials_per_batch
-        pending = pending[keep]
-    # images that never accepted a step take min_step unconditionally
-    missing = torch.isnan(new_value).nonzero().flatten()
-    if missing.numel():
-        f, p = objective(new_mask[missing], missing)
-        new_value[missing] = f
-        new_prob[missing] = p
-        trials.index_add_(0, missing, torch.ones_like(missing))
-    return step, new_mask, new_value, new_prob, trials
-
-
-def record_iteration(traces: list[dict], idx: Tensor, base: Tensor, value: Tensor, step: Tensor, direction: Tensor,
-                     trials: Tensor, probability: Tensor | None = None) -> None:
-    """Append one iteration to the per-image traces of images ``idx`` (rows of the other tensors):
-    objective, step, trials, the Armijo record ``(F_before, F_after, step, ‖g‖²)`` and, if given,
-    the class probability."""
-    gnorm2 = direction.flatten(1).pow(2).sum(1)
-    for r, i in enumerate(idx.tolist()):
-        tr = traces[i]
-        tr["armijo"].append((float(base[r]), float(value[r]), float(step[r]), float(gnorm2[r])))
-        tr["objective"].append(float(value[r]))
-        tr["step"].append(float(step[r]))
-        tr["trials"].append(int(trials[r]))
-        tr["iterations"] += 1
-        if probability is not None:
-            tr["probability"].append(float(probability[r]))
+        pending = pending[~accepted[pending] & in_range.all(1)]
+    fallback = (~accepted).nonzero().flatten()
+    if fallback.numel():
+        new_value[fallback], new_prob[fallback] = objective(new_mask[fallback], fallback)
+        trials.index_add_(0, fallback, torch.ones_like(fallback))
+    return SearchResult(step, new_mask, new_value, new_prob, trials, accepted)

@@ -1,0 +1,114 @@
+"""The shared descent driver: same results as the code before it (snapshots recorded from commit
+c611467, the last one with the separate I-GOS/iGOS++ loops), validated settings, the line search's
+acceptance record."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import LinearScore, TinyNet
+
+from igos.methods import igos, igospp
+from igos.methods.descent import DescentSettings
+from igos.methods.igos import IGOSSettings
+from igos.methods.optim import line_search
+
+DATA = Path(__file__).parent / "data"
+
+
+def _squares(weight):
+    x = torch.zeros(2, 3, 32, 32)
+    x[0, :, 4:14, 4:14] = 1
+    x[1, :, 18:28, 16:26] = 1
+    w = torch.zeros(3, 32, 32)
+    w[:, 4:14, 4:14] = w[:, 18:28, 16:26] = weight
+    return LinearScore(w), x
+
+
+@pytest.mark.parametrize("case", sorted(torch.load(DATA / "descent_reference_tiny.pt")))
+def test_the_driver_reproduces_the_previous_code_on_tiny_models(case):
+    ref = torch.load(DATA / "descent_reference_tiny.pt")[case]
+    if case == "igos_stall_retries":
+        net, x = _squares(0.003)
+        out = igos(net, x, target=0, **ref["kw"])
+    else:
+        images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+        out = (igospp if case.startswith("igospp") else igos)(TinyNet().eval(), images, **ref["kw"])
+    torch.testing.assert_close(out.mask, ref["mask"], atol=1e-6, rtol=0)
+    assert (out.forward_images, out.backward_images) == (ref["forward"], ref["backward"])
+    for mine, theirs in zip((t["objective"] for t in out.trace), ref["objective"]):
+        assert mine == pytest.approx(theirs, abs=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("photo", ["chelsea.png", "coffee.png"])
+def test_the_driver_reproduces_the_previous_code_on_real_photos(photo, lite0):
+    import skimage
+
+    from igos.images import load_image
+
+    ref = torch.load(DATA / "descent_reference_lite0.pt")[photo]
+    x = load_image(Path(skimage.__file__).parent / "data" / photo, 224).unsqueeze(0)
+    a = igos(lite0.model, x, resolution=28)
+    torch.testing.assert_close(a.mask, ref["igos28"], atol=1e-6, rtol=0)
+    assert (a.forward_images, a.backward_images) == (ref["igos_forward"], ref["igos_backward"])
+    b = igospp(lite0.model, x, resolution=14, iterations=3)
+    torch.testing.assert_close(b.mask, ref["igospp14_3it"], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(steps=0), "steps"), (dict(iterations=-1), "iterations"), (dict(step_decay=1.5), "step_decay"),
+    (dict(min_step=10.0, first_step=1.0), "min_step"), (dict(noise=-0.1), "noise"), (dict(patience=0), "patience"),
+])
+def test_descent_settings_are_validated_once(bad, match):
+    with pytest.raises(ValueError, match=match):
+        DescentSettings(**bad)
+    with pytest.raises(ValueError, match=match):
+        IGOSSettings(**bad)
+
+
+def test_a_retry_is_the_same_settings_with_smaller_lambda():
+    s = IGOSSettings(l1=2.0, tv=10.0, stall_retries=2, stall_relax=0.5, iterations=7, steps=3)
+    r = s.relaxed()
+    assert (r.l1, r.tv, r.stall_retries) == (1.0, 5.0, 1)
+    assert (r.iterations, r.steps, r.stall_relax) == (7, 3, 0.5)
+    with pytest.raises(ValueError, match="stall_relax"):
+        IGOSSettings(stall_relax=1.0)
+
+
+def test_line_search_accepts_the_largest_armijo_step_and_records_refusals():
+    """F(m) = Σ (m − c)² per image: the exact accepted steps are known."""
+    target = torch.tensor([[0.2, 0.4], [0.9, 0.9]]).view(2, 1, 1, 2)
+
+    def objective(masks, rows):
+        f = (masks - target[rows]).pow(2).flatten(1).sum(1)
+        return f, -f
+
+    mask = torch.ones(2, 1, 1, 2)
+    value, _ = objective(mask, torch.arange(2))
+    direction = 2 * (mask - target)  # the gradient
+    res = line_search(objective, mask, direction, value, torch.tensor([10.0, 10.0]), decay=0.5, armijo=1e-4,
+                      min_step=1e-3, trials_per_batch=3)
+    gnorm2 = direction.flatten(1).pow(2).sum(1)
+    for i in range(2):
+        assert bool(res.accepted[i])
+        a = float(res.step[i])
+        assert float(res.value[i]) <= float(value[i]) - 1e-4 * a * float(gnorm2[i])
+        if a == 10.0:  # the first trial passed
+            continue
+        bigger = a / 0.5  # the previous trial failed the test
+        f_big, _ = objective((mask[i : i + 1] - bigger * direction[i : i + 1]).clamp(0, 1), torch.tensor([i]))
+        assert float(f_big) > float(value[i]) - 1e-4 * bigger * float(gnorm2[i])
+    assert res.step.tolist() == [10.0, 0.625]
+    # a direction of ascent: nothing passes, min_step is taken and the refusal is recorded
+    half = mask * 0.5
+    res = line_search(objective, half, -2 * (half - target), objective(half, torch.arange(2))[0],
+                      torch.tensor([1.0, 1.0]), decay=0.5, min_step=1e-2, trials_per_batch=2)
+    assert not res.accepted.any() and torch.allclose(res.step, torch.tensor([1e-2, 1e-2]))
+    assert torch.isfinite(res.value).all() and (res.trials == 8).all()  # 7 trials down to 1/64 … + the fallback
+
+
+def test_traces_record_acceptance_per_iteration(tiny_net, images):
+    r = igos(tiny_net, images, resolution=7, iterations=4, steps=4, early_stop=None)
+    for t in r.trace:
+        assert len(t["accepted"]) == t["iterations"] == 4 and all(isinstance(a, bool) for a in t["accepted"])
