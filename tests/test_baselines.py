@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from igos.methods import METHODS, RESOLUTIONS
+from igos.methods import METHODS
 from igos.methods.ebp import UnsupportedLayerError, excitation_backprop, winning_probabilities
 from igos.methods.gradcam import gradcam
 from igos.methods.integrated_gradients import integrated_gradients
@@ -29,7 +29,7 @@ def test_every_method_returns_b_h_w_and_batched_equals_one_by_one(name, tiny_net
     both = fn(tiny_net, images, seed=1, **FAST[name])
     assert both.saliency.dim() == 3 and both.saliency.shape[0] == 3
     assert both.saliency.device == images.device and torch.isfinite(both.saliency).all()
-    kind = RESOLUTIONS[name]
+    kind = METHODS[name].resolutions
     if kind == "input":
         assert tuple(both.saliency.shape[1:]) == (32, 32)
     for i in range(3):

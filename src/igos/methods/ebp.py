@@ -222,7 +222,6 @@ def excitation_backprop(
     *,
     resolution: int | tuple[int, int] | None = None,
     batch_size: int = 16,
-    **_: Any,
 ) -> Attribution:
     """Excitation Backprop saliency ``[B, s_h, s_w]``: winning probability per cell (higher = more
     important); the input's resolution unless ``resolution`` is given."""

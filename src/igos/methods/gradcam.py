@@ -10,7 +10,6 @@ or module; by default the model preset's, else the last spatial layer found auto
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -30,7 +29,6 @@ def gradcam(
     layer: str | nn.Module | None = None,
     score: str = "logit",
     batch_size: int = 16,
-    **_: Any,
 ) -> Attribution:
     """Grad-CAM saliency ``[B, h, w]`` at ``layer``'s resolution (higher = more important)."""
     if score not in ("logit", "probability"):

@@ -8,7 +8,6 @@ the method only produces input-resolution maps.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -25,7 +24,6 @@ def gradient(
     target: int | Sequence[int] | Tensor | None = None,
     *,
     batch_size: int = 16,
-    **_: Any,
 ) -> Attribution:
     """Plain gradient saliency ``[B, H, W]`` (higher = more important)."""
     images = check_images(images)

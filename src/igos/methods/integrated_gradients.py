@@ -10,7 +10,6 @@ is ignored: IG has no honest coarser form).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from torch import Tensor, nn
 
@@ -42,7 +41,6 @@ def integrated_gradients(
     integration: str = "gausslegendre",
     batch_size: int = 16,
     return_delta: bool = False,
-    **_: Any,
 ) -> Attribution:
     """Integrated Gradients saliency ``[B, H, W]`` (signed; higher = more evidence for the class).
 

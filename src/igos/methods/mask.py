@@ -16,7 +16,6 @@ regularisers are the shared ones of :mod:`igos.perturb`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -44,7 +43,6 @@ def mask(
     noise: float = 0.045,
     batch_size: int = 16,
     seed: int = 0,
-    **_: Any,
 ) -> Attribution:
     """Mask saliency ``[B, s_h, s_w]`` = ``1 − M`` (higher = more important).
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -65,7 +64,6 @@ def rise(
     seed: int = 0,
     batch_size: int = 16,
     mask_chunk: int = 500,
-    **_: Any,
 ) -> Attribution:
     """RISE saliency ``[B, H, W]`` (higher = more important)."""
     if masks < 1 or not 0 < p < 1 or grid < 1:
