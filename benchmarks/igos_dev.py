@@ -23,10 +23,10 @@ from pathlib import Path
 import torch
 
 import igos
-from igos.cli import parse_value
 from igos.images import find_images
 from igos.methods.common import class_probability
 from igos.models import frozen
+from igos.options import parse_options
 
 
 def throughput(model, batch_size: int, size, repeats: int = 5) -> tuple[float, float]:
@@ -101,7 +101,7 @@ def main() -> None:
 
     torch.manual_seed(0)
     files = find_images([args.images])[:: args.every][: args.limit]
-    options = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)}
+    options = parse_options(args.set)
     preset = igos.load_model(args.model)
     fwd_s, fb_s = throughput(preset.model, options.get("batch_size", 16), preset.input_size)
 

@@ -15,7 +15,7 @@ import torch
 
 import igos
 from igos.images import find_images, load_image
-from igos.methods import METHODS, RESOLUTIONS
+from igos.methods import get_method
 from igos.perturb import blurred_baseline
 
 
@@ -38,16 +38,15 @@ def main() -> None:
     print("| method | " + " | ".join(f"{r}×{r}" for r in args.resolutions) + " |")
     print("|---|" + "---|" * len(args.resolutions))
     for name in args.methods:
-        fn = METHODS[name]
+        spec = get_method(name)
         cells = []
         for r in args.resolutions:
-            kind = RESOLUTIONS[name]
+            kind = spec.resolutions
             if kind != "any" and r != args.resolutions[0]:
                 cells.append("–")
                 continue
-            opts = {"layer": preset.gradcam_layer} if name == "gradcam" else {}
             t0 = time.perf_counter()
-            res = fn(preset.model, x, targets, baseline=baseline, resolution=r, **opts)
+            res = spec(preset.model, x, targets, baseline=baseline, resolution=r, **spec.with_preset({}, preset))
             sec = (time.perf_counter() - t0) / len(files)
             n = len(files)
             side = res.saliency.shape[-1]

@@ -20,10 +20,8 @@ import time
 import torch
 
 import igos
-from igos.api import preset_options
-from igos.cli import parse_value
 from igos.images import find_images, load_image
-from igos.methods.igos import igos as run_igos
+from igos.options import parse_options
 
 
 def main() -> None:
@@ -47,7 +45,7 @@ def main() -> None:
     if args.holdout:
         indexed = [(i, f) for i, f in indexed if i % 4 and i % 5]
     files = [f for _, f in indexed][: args.limit]
-    options = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)}
+    options = parse_options(args.set)
     preset = igos.load_model(args.model)
     images = torch.stack([load_image(f, preset.input_size, preset.resize) for f in files])
     print(f"I-GOS {args.resolution}x{args.resolution}, {len(files)} photos ({files[0].name} … {files[-1].name}), "
@@ -55,14 +53,14 @@ def main() -> None:
     print(f"{'λ1':>6s} {'λ2':>7s} {'del(↓)':>8s} {'ins(↑)':>8s} {'ins−del':>8s} {'iters':>6s} {'s/img':>6s} "
           f"{'flat':>5s}")
 
-    def score(fn, opts: dict) -> tuple[float, float, list[dict], float, str]:
-        """Mean deletion and insertion of method ``fn`` with ``opts`` at the resolution over the
+    def score(method, opts: dict) -> tuple[float, float, list[dict], float, str]:
+        """Mean deletion and insertion of a registered ``method`` with ``opts`` at the resolution over the
         photos, its traces, seconds per photo and the map's side."""
         dels, inss, traces = [], [], []
         t0 = time.perf_counter()
         for start in range(0, len(files), args.images_per_batch):
             batch = images[start : start + args.images_per_batch]
-            att = fn(preset.model, batch, resolution=args.resolution, **opts)
+            att = method(preset.model, batch, resolution=args.resolution, **opts)
             scores = igos.deletion_insertion(preset.model, batch, att.saliency, att.target)
             dels += scores.deletion.tolist()
             inss += scores.insertion.tolist()
@@ -71,12 +69,12 @@ def main() -> None:
         return statistics.mean(dels), statistics.mean(inss), traces, (time.perf_counter() - t0) / len(files), side
 
     for name in args.compare:
-        fn = igos.methods.METHODS[name]
-        d, i, _, secs, side = score(fn, preset_options(fn, preset, {}))
+        spec = igos.get_method(name)
+        d, i, _, secs, side = score(spec, spec.with_preset({}, preset))
         print(f"{name + ' ' + side:>14s} {d:8.4f} {i:8.4f} {i - d:8.4f} {'':>6s} {secs:6.1f}", flush=True)
     for spec in args.grid:
         l1, tv = (float(v) for v in spec.split(","))
-        d, i, traces, secs, _ = score(run_igos, {**options, "l1": l1, "tv": tv})
+        d, i, traces, secs, _ = score(igos.get_method("igos"), {**options, "l1": l1, "tv": tv})
         iters = statistics.mean(t["iterations"] for t in traces)
         flat = sum(bool(t.get("stalled")) for t in traces)  # maps that never left M = 1 (after any retries)
         print(f"{l1:6g} {tv:7g} {d:8.4f} {i:8.4f} {i - d:8.4f} {iters:6.1f} {secs:6.1f} {flat:5d}", flush=True)

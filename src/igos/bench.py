@@ -8,48 +8,32 @@ command again skips the rows that exist and computes only the rest.
 from __future__ import annotations
 
 import csv
-import inspect
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from . import __version__
-from .api import preset_options, resolve_device
-from .images import ImageLoadError, find_images, load_image
-from .methods import RESOLUTIONS, get_method
-from .methods.igos import resolve_regularisation
-from .metrics import deletion_insertion
-from .models import ModelPreset, imagenet_wnids, load_model
-from .perturb import blurred_baseline
-from .store import ResultStore, settings_hash
+from .api import resolve_device
+from .explanations import Explanation
+from .images import find_images
+from .methods import get_method
+from .models import imagenet_wnids, load_model
+from .pipeline import Failure, Item, Task, plain_settings, run
+from .store import ResultStore, saliency_from_row, settings_hash
 
-__all__ = ["Job", "BenchSpec", "plan_jobs", "run_bench", "read_labels", "BenchSummary"]
+__all__ = ["BenchSpec", "plan_jobs", "run_bench", "read_labels", "BenchSummary", "bench_items", "row_key",
+           "record_to_row", "settings_of", "saliency_from_row", "BenchRecorder"]
 
-#: I-GOS ablations of the paper's Table 4: name -> options
+#: I-GOS ablations of the paper's Table 4: variant -> extra options of I-GOS
 ABLATIONS: dict[str, dict[str, Any]] = {
     "no-tv": {"tv": 0.0},
     "no-noise": {"noise": 0.0},
     "fixed-step": {"fixed_step": 1.0},
 }
-
-
-@dataclass(frozen=True)
-class Job:
-    """One column of work: a method (and variant) at a resolution (0 = the method's native one)."""
-
-    method: str
-    variant: str
-    resolution: int
-    options: tuple[tuple[str, Any], ...] = ()
-
-    @property
-    def label(self) -> str:
-        return self.method if self.variant == "default" else f"{self.method}/{self.variant}"
 
 
 @dataclass
@@ -80,7 +64,8 @@ class BenchSummary:
     images_total: int = 0
     wall_seconds: float = 0.0
     work_seconds: float = 0.0
-    stalled: list[str] = field(default_factory=list)  # "image (method/variant resolution)" of flat I-GOS maps
+    stalled: list[str] = field(default_factory=list)  # "image (method/variant resolution)" of flat maps
+    failed_images: set[str] = field(default_factory=set)
 
     @property
     def overhead(self) -> float:
@@ -88,35 +73,33 @@ class BenchSummary:
         return 0.0 if self.wall_seconds <= 0 else max(0.0, 1 - self.work_seconds / self.wall_seconds)
 
 
-def plan_jobs(spec: BenchSpec) -> list[Job]:
-    """The method × resolution (× variant) columns of a run."""
-    jobs: list[Job] = []
+def plan_jobs(spec: BenchSpec) -> list[Task]:
+    """The method × resolution (× variant) columns of a run, options checked before any work.
+
+    Methods that produce one native resolution (input or layer) run once, with resolution 0.
+    """
+    for method, opts in spec.options.items():
+        get_method(method).check_options(opts)  # a typo in --set fails before any image is read
+
+    def task(method: str, resolution: int, options: dict[str, Any], variant: str = "default") -> Task:
+        return Task.make(method, resolution, options, variant=variant, seed=spec.seed)
+
+    jobs: list[Task] = []
     for method in spec.methods:
-        get_method(method)  # unknown names fail early, naming the choices
-        kind = RESOLUTIONS.get(method, "any")
-        opts = tuple(sorted(spec.options.get(method, {}).items()))
-        if kind == "any":
-            jobs.extend(Job(method, "default", r, opts) for r in spec.resolutions)
-        else:
-            jobs.append(Job(method, "default", 0, opts))
+        opts = spec.options.get(method, {})
+        native = get_method(method).resolutions != "any"
+        jobs.extend([task(method, 0, opts)] if native else [task(method, r, opts) for r in spec.resolutions])
+    igos_opts = spec.options.get("igos", {})
     if spec.ablation:
         for name, extra in ABLATIONS.items():
-            base = dict(spec.options.get("igos", {}))
-            jobs.extend(Job("igos", name, r, tuple(sorted({**base, **extra}.items()))) for r in spec.resolutions)
+            jobs.extend(task("igos", r, {**igos_opts, **extra}, name) for r in spec.resolutions)
     if spec.objective:
         for r in spec.resolutions:
-            igos_opts = spec.options.get("igos", {})
-            l1, tv = resolve_regularisation(r, igos_opts.get("l1"), igos_opts.get("tv"))
-            opts = {**spec.options.get("mask", {}), "l1": l1, "tv": tv, "tv_beta": 2.0}
-            jobs.append(Job("mask", "same-lambda", r, tuple(sorted(opts.items()))))
-            if "igos" not in spec.methods:
-                jobs.append(Job("igos", "default", r, tuple(sorted(igos_opts.items()))))
-    seen, unique = set(), []
-    for j in jobs:
-        if j not in seen:
-            seen.add(j)
-            unique.append(j)
-    return unique
+            resolved = get_method("igos").effective_options(igos_opts, r)
+            same = {**spec.options.get("mask", {}), "l1": resolved["l1"], "tv": resolved["tv"], "tv_beta": 2.0}
+            jobs.append(task("mask", r, same, "same-lambda"))
+            jobs.append(task("igos", r, igos_opts))
+    return list(dict.fromkeys(jobs))
 
 
 def read_labels(path: Path) -> dict[str, int]:
@@ -166,161 +149,107 @@ def run_bench(
 ) -> BenchSummary:
     """Compute every missing row of ``spec`` into ``run_dir``'s store; returns a summary."""
     t_start = time.perf_counter()
+    jobs = plan_jobs(spec)
     store = ResultStore(run_dir)
     store.record_run(command, __version__, str(Path(spec.images_dir).resolve()))
-    files = find_images([spec.images_dir])[:: max(1, spec.every)][: spec.limit]
-    if not files:
-        raise ValueError(f"no image files found in {spec.images_dir}")
-    labels = read_labels(spec.labels) if spec.labels else None
-    jobs = plan_jobs(spec)
+    items = bench_items(spec)
+    summary = BenchSummary(images_total=len(items))
     device = resolve_device(spec.device)
-    summary = BenchSummary(images_total=len(files))
-    done = store.done_keys()
-    failed_images: set[str] = set()
     try:
         for model_name in spec.models:
             preset = load_model(model_name).to(device)
-            rels = [f.relative_to(spec.images_dir).as_posix() if f.is_relative_to(spec.images_dir) else str(f)
-                    for f in files]
-            keyed = {j: settings_hash(_settings(spec, j, labels)) for j in jobs}
-            todo = [
-                (f, rel) for f, rel in zip(files, rels)
-                if any((rel, preset.name, j.method, j.variant, j.resolution, keyed[j]) not in done for j in jobs)
-            ]
-            summary.rows_skipped += (len(files) - len(todo)) * len(jobs)
+            recorder = BenchRecorder(store, spec, preset.name, jobs, summary)
+            todo = recorder.todo(items)
             bar = progress(total=len(todo), desc=preset.name, unit="img") if progress else None
-            for start in range(0, len(todo), spec.images_per_batch):
-                batch = todo[start : start + spec.images_per_batch]
-                work = _run_batch(spec, preset, batch, jobs, keyed, done, store, labels, summary, failed_images)
-                summary.work_seconds += work
-                if bar is not None:
-                    bar.update(len(batch))
+            for rec in run(todo, preset, jobs, images_per_batch=spec.images_per_batch, strict=False,
+                           skip=recorder.done, progress=bar.update if bar is not None else None):
+                recorder.write(rec)
             if bar is not None:
                 bar.close()
     finally:
         summary.wall_seconds = time.perf_counter() - t_start
-        summary.images_failed = len(failed_images)
+        summary.images_failed = len(summary.failed_images)
         store.close()
     return summary
 
 
-def effective_parameters(method: str, resolution: int, options: dict[str, Any]) -> dict[str, Any]:
-    """Every keyword parameter the method runs with: its defaults, overridden by ``options``, with
-    I-GOS's per-resolution (λ1, λ2) resolved. Part of a row's settings, so that a change of a
-    library default makes new rows instead of silently reusing rows computed under the old one."""
-    fn = get_method(method)
-    params: dict[str, Any] = {}
-    for name, p in inspect.signature(fn).parameters.items():
-        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty:
-            params[name] = p.default
-    params.pop("baseline", None)
-    params.update(options)
-    if method == "igos" and resolution:
-        params["l1"], params["tv"] = resolve_regularisation(resolution, params.get("l1"), params.get("tv"))
-    return {k: v if isinstance(v, (int, float, str, bool, type(None))) else str(v) for k, v in params.items()}
+def bench_items(spec: BenchSpec) -> list[Item]:
+    """The images of a run (every ``every``-th, at most ``limit``), named by their path relative to
+    the images folder, with their labels as targets (``None``: top-1)."""
+    files = find_images([spec.images_dir])[:: max(1, spec.every)][: spec.limit]
+    if not files:
+        raise ValueError(f"no image files found in {spec.images_dir}")
+    labels = read_labels(spec.labels) if spec.labels else None
+    root = Path(spec.images_dir)
+    rels = [f.relative_to(root).as_posix() if f.is_relative_to(root) else str(f) for f in files]
+    return [Item(rel, f, _label_for(rel, labels, spec.imagefolder)) for f, rel in zip(files, rels)]
 
 
-def _settings(spec: BenchSpec, job: Job, labels: dict | None) -> dict[str, Any]:
+def settings_of(spec: BenchSpec, job: Task) -> dict[str, Any]:
+    """What a row's settings hash covers: method, variant, the options given and every parameter the
+    method ran with (defaults included, resolution-dependent ones resolved), seed and target rule."""
+    options = dict(job.options)
     return {
         "method": job.method,
         "variant": job.variant,
-        "options": dict(job.options),
-        "parameters": effective_parameters(job.method, job.resolution, dict(job.options)),
+        "options": options,
+        "parameters": plain_settings(get_method(job.method).effective_options(options, job.resolution or None)),
         "seed": spec.seed,
-        "targets": "labels" if (labels is not None or spec.imagefolder) else "top1",
+        "targets": "labels" if (spec.labels is not None or spec.imagefolder) else "top1",
     }
 
 
-def _run_batch(spec, preset: ModelPreset, batch, jobs, keyed, done, store: ResultStore, labels, summary,
-               failed_images) -> float:
-    work = 0.0
-    images, rels = [], []
-    for f, rel in batch:
-        try:
-            images.append(load_image(f, preset.input_size, preset.resize))
-            rels.append(rel)
-        except ImageLoadError as exc:
-            store.add_failure(rel, preset.name, "load", exc.reason)
-            failed_images.add(rel)
-    if not images:
-        return work
-    x = torch.stack(images).to(preset.device)
-    with torch.no_grad():
-        logits = preset.model(x)
-    if not torch.isfinite(logits).all():
-        for rel in rels:
-            store.add_failure(rel, preset.name, "model", "the model returned NaN or infinite outputs")
-            failed_images.add(rel)
-        return work
-    targets = []
-    for i, rel in enumerate(rels):
-        label = _label_for(rel, labels, spec.imagefolder)
-        if label is not None and not 0 <= label < logits.shape[1]:
-            store.add_failure(rel, preset.name, "label", f"label {label} out of range 0..{logits.shape[1] - 1}")
-            label = None
-        targets.append(int(logits[i].argmax()) if label is None else label)
-    target_t = torch.tensor(targets, device=x.device)
-    probs = logits.softmax(1).gather(1, target_t.view(-1, 1)).squeeze(1)
-    baseline = blurred_baseline(x)
-    for job in jobs:
-        need = [i for i, rel in enumerate(rels)
-                if (rel, preset.name, job.method, job.variant, job.resolution, keyed[job]) not in done]
-        if not need:
-            continue
-        idx = torch.tensor(need, device=x.device)
-        fn = get_method(job.method)
-        opts = preset_options(fn, preset, dict(job.options))
-        res = job.resolution or preset.input_size[0]
-        try:
-            t0 = time.perf_counter()
-            result = fn(preset.model, x[idx], target_t[idx], baseline=baseline[idx], resolution=res,
-                        seed=spec.seed, **opts)
-            t1 = time.perf_counter()
-            scores = deletion_insertion(preset.model, x[idx], result.saliency, target_t[idx], baseline=baseline[idx])
-            t2 = time.perf_counter()
-        except (ValueError, RuntimeError) as exc:
-            for i in need:
-                store.add_failure(rels[i], preset.name, job.label, str(exc))
-            continue
-        work += t2 - t0
-        n = len(need)
-        for r, i in enumerate(need):
-            sal = result.saliency[r].detach().float().cpu().numpy()
-            trace = result.trace[r] if result.trace else {}
-            row = {
-                "image": rels[i], "model": preset.name, "method": job.method, "variant": job.variant,
-                "resolution": job.resolution, "settings_hash": keyed[job],
-                "settings": _settings(spec, job, labels), "target": targets[i],
-                "target_name": preset.class_name(targets[i]), "probability": float(probs[i]),
-                "deletion": float(scores.deletion[r]), "insertion": float(scores.insertion[r]),
-                "x": scores.x.tolist(), "deletion_curve": scores.deletion_curve[r].tolist(),
-                "insertion_curve": scores.insertion_curve[r].tolist(),
-                "seconds": (t1 - t0) / n, "evaluation_seconds": (t2 - t1) / n,
-                "forward_images": result.forward_images // n, "backward_images": result.backward_images // n,
-                "final_objective": trace.get("final_objective"),
-                "saliency": sal.astype(np.float16).tobytes(), "saliency_shape": list(sal.shape),
-                "version": __version__, "created": time.time(),
-            }
-            if store.add(row):
-                summary.rows_written += 1
-                if trace.get("stalled"):
-                    summary.stalled.append(f"{rels[i]} ({job.label} {res})")
-            done.add((rels[i], preset.name, job.method, job.variant, job.resolution, keyed[job]))
-    return work
+def row_key(image: str, model: str, job: Task, key: str) -> tuple:
+    """The store's primary key of a row."""
+    return image, model, job.method, job.variant, int(job.resolution or 0), key
 
 
-def saliency_from_row(row: dict[str, Any]) -> np.ndarray:
-    """The stored saliency map of a result row (float32 ``[h, w]``)."""
-    return np.frombuffer(row["saliency"], dtype=np.float16).reshape(row["saliency_shape"]).astype(np.float32)
+def record_to_row(e: Explanation, job: Task, key: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """A store row from a pipeline record; the map is stored losslessly as float32."""
+    sal = e.saliency.detach().float().cpu().numpy().astype(np.float32)
+    trace = e.trace or {}
+    curves = e.curves or {}
+    return {
+        "image": e.path, "model": e.model, "method": job.method, "variant": job.variant,
+        "resolution": int(job.resolution or 0), "settings_hash": key, "settings": settings, "target": e.target,
+        "target_name": e.target_name, "probability": e.probability, "deletion": e.deletion,
+        "insertion": e.insertion, "x": curves.get("x"), "deletion_curve": curves.get("deletion"),
+        "insertion_curve": curves.get("insertion"), "seconds": e.seconds,
+        "evaluation_seconds": e.evaluation_seconds, "forward_images": e.forward_images,
+        "backward_images": e.backward_images, "final_objective": trace.get("final_objective"),
+        "saliency": sal.tobytes(), "saliency_shape": list(sal.shape), "version": __version__,
+        "created": time.time(),
+    }
 
 
-def parse_method_options(pairs: Sequence[str], parse_value: Callable[[str], Any]) -> dict[str, dict[str, Any]]:
-    """``method.key=value`` pairs into ``{method: {key: value}}``."""
-    out: dict[str, dict[str, Any]] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        method, dot, name = key.partition(".")
-        if not sep or not dot or not name:
-            raise ValueError(f"--set expects METHOD.KEY=VALUE (e.g. igos.iterations=10), got {pair!r}")
-        out.setdefault(method, {})[name.replace("-", "_")] = parse_value(value)
-    return out
+class BenchRecorder:
+    """Turns the pipeline's stream into store rows for one model: what is done, what to skip, the summary."""
+
+    def __init__(self, store: ResultStore, spec: BenchSpec, model: str, jobs: list[Task], summary: BenchSummary):
+        self.store, self.model, self.jobs, self.summary = store, model, jobs, summary
+        self.settings = {j: settings_of(spec, j) for j in jobs}
+        self.keys = {j: settings_hash(s) for j, s in self.settings.items()}
+        self.done_keys = store.done_keys()
+
+    def done(self, item: Item, job: Task) -> bool:
+        return row_key(item.name, self.model, job, self.keys[job]) in self.done_keys
+
+    def todo(self, items: list[Item]) -> list[Item]:
+        """Items with at least one missing row; the others count as skipped."""
+        todo = [it for it in items if any(not self.done(it, j) for j in self.jobs)]
+        self.summary.rows_skipped += (len(items) - len(todo)) * len(self.jobs)
+        return todo
+
+    def write(self, rec: Explanation | Failure) -> None:
+        if isinstance(rec, Failure):
+            self.store.add_failure(rec.name, self.model, rec.stage, rec.error)
+            if rec.stage in ("load", "model"):
+                self.summary.failed_images.add(rec.name)
+            return
+        job = rec.task
+        self.summary.work_seconds += rec.seconds + (rec.evaluation_seconds or 0.0)
+        if self.store.add(record_to_row(rec, job, self.keys[job], self.settings[job])):
+            self.summary.rows_written += 1
+            if (rec.trace or {}).get("stalled"):
+                self.summary.stalled.append(f"{rec.path} ({job.label} {rec.resolution[0]})")
+        self.done_keys.add(row_key(rec.path, self.model, job, self.keys[job]))

@@ -72,6 +72,25 @@ def cell_ranks(saliency: Tensor) -> Tensor:
     return ranks
 
 
+def _check_saliency(saliency: Tensor, images: Tensor) -> Tensor:
+    """``[B, h, w]`` float64 maps on the images' device; ``ValueError`` for a wrong shape, size or NaN."""
+    b, _, h, w = images.shape
+    if not isinstance(saliency, Tensor):
+        saliency = torch.as_tensor(saliency)
+    if saliency.dim() == 2:
+        saliency = saliency.unsqueeze(0)
+    if saliency.dim() == 4 and saliency.shape[1] == 1:
+        saliency = saliency[:, 0]
+    if saliency.dim() != 3 or saliency.shape[0] != b:
+        raise ValueError(f"saliency must have shape [{b}, h, w] for {b} images, got {tuple(saliency.shape)}")
+    sh, sw = saliency.shape[-2:]
+    if sh > h or sw > w or sh < 1 or sw < 1:
+        raise ValueError(f"saliency resolution {sh}x{sw} is impossible for {h}x{w} images")
+    if not torch.isfinite(saliency).all():
+        raise ValueError("saliency contains NaN or infinite values")
+    return saliency.to(device=images.device, dtype=torch.float64)
+
+
 def deletion_insertion(
     model: nn.Module,
     images: Tensor,
@@ -94,20 +113,8 @@ def deletion_insertion(
     """
     images = check_images(images)
     b, _, h, w = images.shape
-    if not isinstance(saliency, Tensor):
-        saliency = torch.as_tensor(saliency)
-    if saliency.dim() == 2:
-        saliency = saliency.unsqueeze(0)
-    if saliency.dim() == 4 and saliency.shape[1] == 1:
-        saliency = saliency[:, 0]
-    if saliency.dim() != 3 or saliency.shape[0] != b:
-        raise ValueError(f"saliency must have shape [{b}, h, w] for {b} images, got {tuple(saliency.shape)}")
+    saliency = _check_saliency(saliency, images)
     sh, sw = saliency.shape[-2:]
-    if sh > h or sw > w or sh < 1 or sw < 1:
-        raise ValueError(f"saliency resolution {sh}x{sw} is impossible for {h}x{w} images")
-    if not torch.isfinite(saliency).all():
-        raise ValueError("saliency contains NaN or infinite values")
-    saliency = saliency.to(device=images.device, dtype=torch.float64)
     n = sh * sw
     counts = torch.tensor(curve_steps(n), device=images.device)
     p = counts.numel()

@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-__all__ = ["colormap", "normalise", "overlay", "heatmap_image", "upsample_for_display", "to_pil", "COLORMAPS"]
+__all__ = ["colormap", "normalise", "overlay", "heatmap_image", "upsample_for_display", "to_pil", "COLORMAPS",
+           "check_style"]
 
 COLORMAPS = ("viridis", "jet", "gray")
 
@@ -28,6 +29,14 @@ def _jet(v: np.ndarray) -> np.ndarray:
     g = np.clip(1.5 - np.abs(4 * v - 2), 0, 1)
     b = np.clip(1.5 - np.abs(4 * v - 1), 0, 1)
     return np.stack([r, g, b], axis=-1)
+
+
+def check_style(cmap: str, alpha: float) -> None:
+    """``ValueError`` unless ``cmap`` is one of ``COLORMAPS`` and ``alpha`` (heatmap opacity) is in ``[0, 1]``."""
+    if cmap not in COLORMAPS:
+        raise ValueError(f"unknown colormap {cmap!r}; choose one of {', '.join(COLORMAPS)}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
 
 
 def colormap(values: np.ndarray, name: str = "viridis") -> np.ndarray:
@@ -81,8 +90,7 @@ def heatmap_image(saliency: Tensor | np.ndarray, size: tuple[int, int], cmap: st
 def overlay(image: Tensor, saliency: Tensor | np.ndarray, alpha: float = 0.5, cmap: str = "viridis",
             scale: tuple[float, float] | None = None) -> Image.Image:
     """The image with its heatmap blended over it (``alpha`` = heatmap weight, 0 … 1)."""
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    check_style(cmap, alpha)
     base = to_pil(image)
     heat = heatmap_image(saliency, (base.height, base.width), cmap, scale)
     return Image.blend(base, heat, alpha)

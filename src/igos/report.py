@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,11 @@ import numpy as np
 from PIL import Image
 
 from . import tables
+from .explanations import RESULTS_JSON, load_explanations
 from .figures import curve_svg
 from .images import ImageLoadError, load_image
 from .overlay import overlay, to_pil
-from .store import DB_NAME, ResultStore
+from .store import DB_NAME, ResultStore, saliency_from_row
 
 __all__ = ["build_report", "write_run_figures"]
 
@@ -92,32 +92,20 @@ def _cell_html(page: _Page, image, sal: np.ndarray, label: str, rec: dict[str, A
 
 
 def _from_bench(run_dir: Path, page: _Page, cmap: str, alpha: float, max_images: int | None) -> str:
-    from .bench import saliency_from_row
-
     store = ResultStore.open_existing(run_dir)
     rows, _ = tables.latest_settings(store.rows())
     runs = list(store.db.execute("SELECT command, images_dir FROM runs"))
     failures = store.failures()
     store.close()
     images_dir = next((Path(r[1]) for r in reversed(runs) if r[1]), None)
-    cells = tables.summarise(rows)
     models = sorted({r["model"] for r in rows})
     page.parts.append(f"<h1>igos benchmark report</h1><p class=\"note\">{html.escape(str(run_dir))}: "
                       f"{len(rows)} results, {len({r['image'] for r in rows})} images, models "
                       f"{html.escape(', '.join(models))}. Deletion: lower is better; insertion: higher is better.</p>")
     if runs:
         page.parts.append(f"<p class=\"note\">command: <code>{html.escape(runs[-1][0] or '')}</code></p>")
-    n_tables = 0
-    for model in models:
-        sections = [("Deletion (lower is better) / insertion (higher is better), mean ± 95 % CI",
-                     tables.main_table(cells, model)),
-                    ("Seconds per image, median (mean)", tables.runtime_table(cells, model))]
-        for extra in (tables.ablation_table(cells, model), tables.objective_table(cells, model)):
-            if extra:
-                sections.append(("Ablation / objective", extra))
-        for title, (header, body) in sections:
-            page.parts.append(f"<h3>{html.escape(title)} — {html.escape(model)}</h3>{_table_html(header, body)}")
-            n_tables += 1
+    for title, header, body in tables.sections(rows):
+        page.parts.append(f"<h3>{html.escape(title)}</h3>{_table_html(header, body)}")
     if failures:
         page.parts.append(f"<p class=\"note\">{len(failures)} failure(s): "
                           + html.escape("; ".join(f"{f[0]} ({f[2]}: {f[3]})" for f in failures[:30])) + "</p>")
@@ -141,10 +129,10 @@ def _from_bench(run_dir: Path, page: _Page, cmap: str, alpha: float, max_images:
         if image is not None:
             out.append(page.thumb(_jpeg(to_pil(image)), name))
         out.append(f"{head}</div>")
-        order = {m: i for i, m in enumerate(tables.METHOD_ORDER)}
-        for r in sorted(rs, key=lambda r: (order.get(r["method"], 99), r["variant"], -tables._column(r))):
-            label = f"{tables.NAMES.get(r['method'], r['method'])}" + \
-                    ("" if r["variant"] == "default" else f" {r['variant']}") + f" {tables._column(r)}²"
+        order = {m: i for i, m in enumerate(tables.method_order(r["method"] for r in rs))}
+        for r in sorted(rs, key=lambda r: (order[r["method"]], r["variant"], -tables.column(r))):
+            label = tables.display_name(r["method"]) + \
+                    ("" if r["variant"] == "default" else f" {r['variant']}") + f" {tables.column(r)}²"
             if image is not None:
                 out.append(_cell_html(page, image, saliency_from_row(r), label, r, cmap, alpha))
         out.append("</div>")
@@ -153,10 +141,10 @@ def _from_bench(run_dir: Path, page: _Page, cmap: str, alpha: float, max_images:
 
 
 def _from_explain(folder: Path, page: _Page, cmap: str, alpha: float, max_images: int | None) -> str:
-    doc = json.loads((folder / "results.json").read_text())
-    recs = doc["images"]
+    saved = load_explanations(folder)
+    recs, meta = saved.records, saved.meta
     page.parts.append(f"<h1>igos explanations</h1><p class=\"note\">{html.escape(str(folder))}: model "
-                      f"{html.escape(str(doc.get('model')))}, method {html.escape(str(doc.get('method')))}, "
+                      f"{html.escape(str(meta.get('model')))}, method {html.escape(str(meta.get('method')))}, "
                       f"{len(recs)} images. Deletion: lower is better; insertion: higher is better.</p>")
     header = ["image", "class", "probability", "deletion (lower is better)", "insertion (higher is better)",
               "seconds"]
@@ -164,18 +152,15 @@ def _from_explain(folder: Path, page: _Page, cmap: str, alpha: float, max_images
              f"{r['deletion']['auc']:.4f}" if "deletion" in r else "–",
              f"{r['insertion']['auc']:.4f}" if "insertion" in r else "–", f"{r['seconds']:.2f}"] for r in recs]
     page.parts.append("<h3>Summary</h3>" + _table_html(header, body))
-    if doc.get("failures"):
+    if saved.failures:
         page.parts.append("<p class=\"note\">failed: " + html.escape("; ".join(
-            f"{f['path']}: {f['error']}" for f in doc["failures"])) + "</p>")
+            f"{f['path']}: {f['error']}" for f in saved.failures)) + "</p>")
     page.parts.append("<h2>Per image</h2>")
-    for k, r in enumerate(recs):
-        if max_images is not None and k >= max_images:
-            break
+    for r in recs[:max_images]:
         try:
             image = load_image(r["path"], 224)
         except ImageLoadError:
             continue
-        sal = np.load(folder / r["saliency_file"])
         curves = r.get("curves") or {}
         rec = {"deletion": r.get("deletion", {}).get("auc", float("nan")),
                "insertion": r.get("insertion", {}).get("auc", float("nan")),
@@ -185,7 +170,7 @@ def _from_explain(folder: Path, page: _Page, cmap: str, alpha: float, max_images
         page.parts.append(f'<div class="imgrow"><div class="cell">{page.thumb(_jpeg(to_pil(image)), r["path"])}'
                           f"<b>{html.escape(Path(r['path']).name)}</b><br>{html.escape(r['target_name'])} "
                           f"p={r['probability']:.3f}</div>"
-                          f"{_cell_html(page, image, sal, label, rec, cmap, alpha)}</div>")
+                          f"{_cell_html(page, image, r['saliency'], label, rec, cmap, alpha)}</div>")
     return "igos explanations"
 
 
@@ -196,7 +181,7 @@ def build_report(source: str | Path, out: str | Path | None = None, *, cmap: str
     page = _Page()
     if (source / DB_NAME).exists():
         title = _from_bench(source, page, cmap, alpha, max_images)
-    elif (source / "results.json").exists():
+    elif (source / RESULTS_JSON).exists():
         title = _from_explain(source, page, cmap, alpha, max_images)
     else:
         raise FileNotFoundError(f"{source}: neither a bench run ({DB_NAME}) nor an explain folder (results.json)")
@@ -209,7 +194,6 @@ def write_run_figures(run_dir: str | Path, out_dir: str | Path | None = None, *,
                       alpha: float = 0.5) -> list[Path]:
     """One figure in the paper's layout (overlay, heatmap, deletion and insertion curves) per
     result row of a bench run, named ``<image>__<model>__<method>[-variant]__<side>.png``."""
-    from .bench import saliency_from_row
     from .figures import save_explanation_figure
 
     run_dir = Path(run_dir)
@@ -227,7 +211,7 @@ def write_run_figures(run_dir: str | Path, out_dir: str | Path | None = None, *,
             image = load_image(images_dir / r["image"], 224)
         except ImageLoadError:
             continue
-        side = tables._column(r)
+        side = tables.column(r)
         variant = "" if r["variant"] == "default" else f"-{r['variant']}"
         stem = f"{Path(r['image']).stem}__{r['model']}__{r['method']}{variant}__{side}"
         stem = stem.replace("/", "_").replace(":", "_")

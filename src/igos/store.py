@@ -16,7 +16,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ResultStore", "settings_hash", "DB_NAME"]
+import numpy as np
+
+__all__ = ["ResultStore", "settings_hash", "saliency_from_row", "DB_NAME"]
 
 DB_NAME = "results.sqlite"
 
@@ -132,3 +134,21 @@ class ResultStore:
 
     def failures(self) -> list[tuple]:
         return list(self.db.execute("SELECT image, model, stage, error FROM failures"))
+
+
+def saliency_from_row(row: dict[str, Any]) -> np.ndarray:
+    """The stored saliency map of a result row as float32 ``[h, w]``.
+
+    Maps are stored as float32 (lossless); stores written by igos ≤ 0.1.0 hold float16 maps, told
+    apart by the blob's length (2 bytes per cell instead of 4).
+    """
+    shape = row["saliency_shape"]
+    cells = int(np.prod(shape))
+    blob = row["saliency"]
+    if len(blob) == 4 * cells:
+        dtype = np.float32
+    elif len(blob) == 2 * cells:
+        dtype = np.float16
+    else:
+        raise ValueError(f"row {row.get('image')!r}: a {len(blob)}-byte saliency blob does not fit its shape {shape}")
+    return np.frombuffer(blob, dtype=dtype).reshape(shape).astype(np.float32)

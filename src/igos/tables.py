@@ -12,17 +12,28 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .methods.registry import REGISTRY
+
 __all__ = ["Cell", "latest_settings", "summarise", "main_table", "runtime_table", "ablation_table", "objective_table",
-           "per_image_table", "t_critical"]
+           "per_image_table", "t_critical", "sections", "render", "display_name", "method_order", "column"]
 
 # two-sided 95 % critical values of Student's t, df = 1..30; beyond that the normal 1.96
 _T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
         2.045, 2.042]
 
-METHOD_ORDER = ["ebp", "gradient", "ig", "rise", "gradcam", "mask", "igospp", "igos"]
-NAMES = {"ebp": "Excitation BP", "gradient": "Gradient", "ig": "Integrated Gradients", "rise": "RISE",
-         "gradcam": "GradCAM", "mask": "Mask", "igos": "I-GOS", "igospp": "iGOS++"}
+
+
+def display_name(method: str) -> str:
+    """The method's name in tables (from the registry; an unregistered name as it is)."""
+    spec = REGISTRY.get(method)
+    return spec.display if spec is not None else method
+
+
+def method_order(methods: Iterable[str]) -> list[str]:
+    """Registered methods in registration order, then any others sorted."""
+    ms = set(methods)
+    return [m for m in REGISTRY if m in ms] + sorted(ms - set(REGISTRY))
 
 
 def t_critical(n: int) -> float:
@@ -54,13 +65,13 @@ def _ci(values: list[float]) -> float:
     return t_critical(len(values)) * statistics.stdev(values) / math.sqrt(len(values))
 
 
-def _column(row: dict[str, Any]) -> int:
+def column(row: dict[str, Any]) -> int:
     return int(row["resolution"]) or int(row["saliency_shape"][0])
 
 
 def _cell_key(row: dict[str, Any]) -> tuple[str, str, str, int]:
     """The table cell a row belongs to: ``(model, method, variant, resolution)``."""
-    return row["model"], row["method"], row["variant"], _column(row)
+    return row["model"], row["method"], row["variant"], column(row)
 
 
 def latest_settings(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
@@ -97,11 +108,6 @@ def summarise(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str, int],
     return out
 
 
-def _order(methods: Iterable[str]) -> list[str]:
-    ms = set(methods)
-    return [m for m in METHOD_ORDER if m in ms] + sorted(ms - set(METHOD_ORDER))
-
-
 def _fmt(v: float, ci: float) -> str:
     return f"{v:.4f}" if math.isnan(ci) else f"{v:.4f} ± {ci:.4f}"
 
@@ -110,13 +116,13 @@ def main_table(cells: dict, model: str, variant: str = "default") -> tuple[list[
     """Rows = methods, columns = resolutions (high to low), cells = deletion / insertion."""
     keys = [k for k in cells if k[0] == model and k[2] == variant]
     resolutions = sorted({k[3] for k in keys}, reverse=True)
-    methods = _order({k[1] for k in keys})
+    methods = method_order({k[1] for k in keys})
     best_del = {r: min((cells[k].deletion for k in keys if k[3] == r), default=None) for r in resolutions}
     best_ins = {r: max((cells[k].insertion for k in keys if k[3] == r), default=None) for r in resolutions}
     header = ["method"] + [f"{r}×{r}" for r in resolutions]
     body = []
     for m in methods:
-        line = [NAMES.get(m, m)]
+        line = [display_name(m)]
         for r in resolutions:
             c = cells.get((model, m, variant, r))
             if c is None:
@@ -141,8 +147,8 @@ def runtime_table(cells: dict, model: str) -> tuple[list[str], list[list[str]]]:
     resolutions = sorted({k[3] for k in keys}, reverse=True)
     header = ["method"] + [f"{r}×{r}" for r in resolutions]
     body = []
-    for m in _order({k[1] for k in keys}):
-        line = [NAMES.get(m, m)]
+    for m in method_order({k[1] for k in keys}):
+        line = [display_name(m)]
         for r in resolutions:
             c = cells.get((model, m, "default", r))
             line.append("–" if c is None else f"{c.seconds_median:.2f} ({c.seconds:.2f})")
@@ -192,9 +198,9 @@ def objective_table(cells: dict, model: str) -> tuple[list[str], list[list[str]]
 def per_image_table(rows: Iterable[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     header = ["image", "model", "method", "variant", "resolution", "target", "target name", "probability",
               "deletion (lower is better)", "insertion (higher is better)", "seconds"]
-    body = [[r["image"], r["model"], r["method"], r["variant"], str(_column(r)), str(r["target"]), r["target_name"],
+    body = [[r["image"], r["model"], r["method"], r["variant"], str(column(r)), str(r["target"]), r["target_name"],
              f"{r['probability']:.4f}", f"{r['deletion']:.4f}", f"{r['insertion']:.4f}", f"{r['seconds']:.2f}"]
-            for r in sorted(rows, key=lambda r: (r["image"], r["model"], r["method"], r["variant"], _column(r)))]
+            for r in sorted(rows, key=lambda r: (r["image"], r["model"], r["method"], r["variant"], column(r)))]
     return header, body
 
 
@@ -210,3 +216,39 @@ def to_csv(header: list[str], body: list[list[str]]) -> str:
     w.writerow(header)
     w.writerows([[c.replace("**", "") for c in row] for row in body])
     return buf.getvalue()
+
+
+def sections(rows: list[dict[str, Any]]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The tables of a run, per model: ``(title, header, body)`` for deletion/insertion, runtime and,
+    where the run has them, the ablation and the final objectives. ``igos table`` and ``igos report``
+    both show these."""
+    cells = summarise(rows)
+    out = []
+    for model in sorted({r["model"] for r in rows}):
+        out.append((f"Deletion (lower is better) / insertion (higher is better), {model}; mean ± 95 % CI, "
+                    "best per column in bold", *main_table(cells, model)))
+        out.append((f"Runtime, seconds per image, median (mean), {model}", *runtime_table(cells, model)))
+        abl = ablation_table(cells, model)
+        if abl:
+            out.append((f"Ablation of I-GOS, deletion (lower is better) / insertion (higher is better), {model}",
+                        *abl))
+        obj = objective_table(cells, model)
+        if obj:
+            out.append((f"Final objective F(M) (lower is better), same λ, {model}", *obj))
+    return out
+
+
+def render(rows: list[dict[str, Any]], failures: list[tuple], *, per_image: bool = False, older: int = 0
+           ) -> tuple[str, str]:
+    """The Markdown and CSV text of ``igos table``: every section, optionally every row, the failures."""
+    md, csv_parts = [], []
+    if older:
+        md.append(f"{older} row(s) computed under earlier settings of the same method are left out "
+                  "(each cell uses the settings its method was run with last).\n")
+    parts = sections(rows) + ([("Per image", *per_image_table(rows))] if per_image else [])
+    for title, header, body in parts:
+        md.append(f"### {title}\n\n{markdown(header, body)}\n")
+        csv_parts.append(f"# {title}\n{to_csv(header, body)}")
+    if failures:
+        md.append(f"{len(failures)} failure(s): " + "; ".join(f"{f[0]} ({f[2]}: {f[3]})" for f in failures[:20]))
+    return "\n".join(md), "\n".join(csv_parts)

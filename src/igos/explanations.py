@@ -1,0 +1,221 @@
+"""Explanation records, and the explain folder: ``results.json`` plus one ``<stem>.npy`` heatmap and one
+``<stem>.png`` overlay per image. ``igos explain`` writes such a folder with :class:`ExplanationWriter`,
+``igos report`` reads it with :func:`load_explanations`; Python users get the same with
+:func:`save_explanations`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import Tensor
+
+from .metrics import DIRECTIONS, Scores
+
+__all__ = ["Explanation", "Explanations", "ExplanationWriter", "save_explanations", "load_explanations",
+           "ExplainFolder", "RESULTS_JSON"]
+
+RESULTS_JSON = "results.json"
+
+
+@dataclass
+class Explanation:
+    """One image's explanation.
+
+    ``saliency`` is ``[h, w]`` (higher = more important) on the CPU; ``deletion`` (lower is
+    better) and ``insertion`` (higher is better) are set when evaluated.
+    """
+
+    path: str | None
+    image: Tensor
+    saliency: Tensor
+    target: int
+    target_name: str
+    probability: float
+    method: str
+    model: str
+    resolution: tuple[int, int]
+    settings: dict[str, Any]
+    seconds: float
+    forward_images: int
+    backward_images: int
+    variant: str = "default"
+    task: Any = None  # the pipeline Task that made it (igos.pipeline.Task)
+    mask: Tensor | None = None
+    trace: dict[str, Any] | None = None
+    deletion: float | None = None
+    insertion: float | None = None
+    curves: dict[str, list[float]] | None = None
+    evaluation_seconds: float | None = None
+
+    def set_scores(self, scores: Scores, row: int, seconds: float) -> None:
+        """Take deletion, insertion and their curves from row ``row`` of ``scores``."""
+        self.deletion = float(scores.deletion[row])
+        self.insertion = float(scores.insertion[row])
+        self.curves = {"x": scores.x.tolist(), "deletion": scores.deletion_curve[row].tolist(),
+                       "insertion": scores.insertion_curve[row].tolist()}
+        self.evaluation_seconds = seconds
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready record (no tensors)."""
+        out = {
+            "path": self.path,
+            "model": self.model,
+            "method": self.method,
+            "resolution": list(self.resolution),
+            "target": self.target,
+            "target_name": self.target_name,
+            "probability": self.probability,
+            "settings": self.settings,
+            "seconds": round(self.seconds, 4),
+            "forward_images": self.forward_images,
+            "backward_images": self.backward_images,
+        }
+        if self.variant != "default":
+            out["variant"] = self.variant
+        if self.trace is not None:
+            out["iterations"] = self.trace.get("iterations")
+            out["final_objective"] = self.trace.get("final_objective")
+            if "stalled" in self.trace:
+                out["stalled"] = self.trace["stalled"]
+        if self.deletion is not None:
+            out["deletion"] = {"auc": self.deletion, "direction": DIRECTIONS["deletion"]}
+            out["insertion"] = {"auc": self.insertion, "direction": DIRECTIONS["insertion"]}
+            out["evaluation_seconds"] = round(self.evaluation_seconds or 0.0, 4)
+            out["curves"] = self.curves
+        return out
+
+
+class Explanations(list):
+    """A list of :class:`Explanation` with the ``failures`` (``ImageLoadError`` …) of the run."""
+
+    def __init__(self, items: Iterable[Explanation] = (), failures: Sequence[Exception] = ()):
+        super().__init__(items)
+        self.failures: list[Exception] = list(failures)
+
+
+class ExplanationWriter:
+    """Writes an explain folder as records arrive: heatmap ``.npy`` (float32) and overlay ``.png`` at once,
+    ``results.json`` rewritten atomically by :meth:`flush` (so an interrupted run leaves a valid file).
+
+    ``figure`` / ``animate`` also write ``<stem>_figure.png`` (overlay, heatmap, both curves) and
+    ``<stem>_curves.gif`` for evaluated records (they need ``igos[viz]``).
+    """
+
+    def __init__(self, folder: str | os.PathLike, meta: dict[str, Any] | None = None, *, cmap: str = "viridis",
+                 alpha: float = 0.5, figure: bool = False, animate: bool = False):
+        from .overlay import check_style
+
+        check_style(cmap, alpha)
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.meta = dict(meta or {})
+        self.cmap, self.alpha, self.figure, self.animate = cmap, alpha, figure, animate
+        self.records: list[dict[str, Any]] = []
+        self.failures: list[dict[str, str]] = []
+        self._stems: dict[str, int] = {}
+
+    def _stem(self, path: str | None) -> str:
+        stem = Path(path).stem if path else f"image{len(self.records):04d}"
+        n = self._stems.get(stem, 0)
+        self._stems[stem] = n + 1
+        return stem if n == 0 else f"{stem}-{n}"
+
+    def add(self, e: Explanation) -> dict[str, Any]:
+        """Write one record's files; returns its ``results.json`` entry."""
+        from .overlay import overlay
+
+        stem = self._stem(e.path)
+        np.save(self.folder / f"{stem}.npy", e.saliency.numpy().astype(np.float32))
+        overlay(e.image, e.saliency, self.alpha, self.cmap).save(self.folder / f"{stem}.png")
+        rec = {**e.summary(), "saliency_file": f"{stem}.npy", "overlay_file": f"{stem}.png"}
+        if e.curves is not None:
+            rec.update(self._figures(e, stem))
+        self.records.append(rec)
+        return rec
+
+    def _figures(self, e: Explanation, stem: str) -> dict[str, str]:
+        from .figures import animate_curves, save_explanation_figure
+        from .perturb import blurred_baseline
+
+        out, c = {}, e.curves
+        if self.figure:
+            title = f"{e.target_name} ({e.target}) p={e.probability:.3f} · {e.method} " \
+                    f"{e.resolution[0]}×{e.resolution[1]}"
+            save_explanation_figure(self.folder / f"{stem}_figure.png", e.image, e.saliency, title=title, x=c["x"],
+                                    deletion_curve=c["deletion"], insertion_curve=c["insertion"],
+                                    deletion=e.deletion, insertion=e.insertion, cmap=self.cmap, alpha=self.alpha)
+            out["figure_file"] = f"{stem}_figure.png"
+        if self.animate:
+            baseline = blurred_baseline(e.image.unsqueeze(0))[0]
+            animate_curves(self.folder / f"{stem}_curves.gif", e.image, baseline, e.saliency, c["x"], c["deletion"],
+                           c["insertion"])
+            out["animation_file"] = f"{stem}_curves.gif"
+        return out
+
+    def add_failure(self, path: str | None, error: str) -> None:
+        self.failures.append({"path": str(path), "error": error})
+
+    def flush(self) -> Path:
+        """Write ``results.json`` (atomically); returns its path."""
+        from . import __version__
+
+        doc = {"igos_version": __version__, **self.meta, "images": self.records, "failures": self.failures}
+        tmp = self.folder / (RESULTS_JSON + ".tmp")
+        tmp.write_text(json.dumps(doc, indent=1))
+        os.replace(tmp, self.folder / RESULTS_JSON)
+        return self.folder / RESULTS_JSON
+
+
+def save_explanations(folder: str | os.PathLike, explanations: Iterable[Explanation], *,
+                      failures: Iterable[Any] = (), cmap: str = "viridis", alpha: float = 0.5) -> Path:
+    """Write an explain folder (the one ``igos explain`` writes and ``igos report`` reads); returns
+    the path of its ``results.json``. ``failures``: ``ImageLoadError``\\ s or ``(path, error)`` pairs."""
+    explanations = list(explanations)
+    first = explanations[0] if explanations else None
+    meta = {} if first is None else {"model": first.model, "method": first.method,
+                                     "resolution": list(first.resolution), "seed": first.settings.get("seed")}
+    writer = ExplanationWriter(folder, meta, cmap=cmap, alpha=alpha)
+    for e in explanations:
+        writer.add(e)
+    for f in failures:
+        path, error = (f.path, f.reason) if hasattr(f, "reason") else f
+        writer.add_failure(path, error)
+    return writer.flush()
+
+
+@dataclass
+class ExplainFolder:
+    """What :func:`load_explanations` reads: the folder's settings (``meta``), one record per image
+    (the ``results.json`` entry plus ``saliency``, its heatmap as float32 ``[h, w]``) and the failures."""
+
+    folder: Path
+    meta: dict[str, Any]
+    records: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+
+def load_explanations(folder: str | os.PathLike) -> ExplainFolder:
+    """Read an explain folder; ``FileNotFoundError``/``ValueError`` name the file that is missing or broken."""
+    folder = Path(folder)
+    path = folder / RESULTS_JSON
+    if not path.exists():
+        raise FileNotFoundError(f"{folder}: no {RESULTS_JSON} here; is this a folder written by 'igos explain'?")
+    try:
+        doc = json.loads(path.read_text())
+        records = list(doc["images"])
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a results file of igos explain ({exc})") from None
+    for rec in records:
+        npy = folder / rec["saliency_file"]
+        if not npy.exists():
+            raise FileNotFoundError(f"{npy}: heatmap listed in {path} is missing")
+        rec["saliency"] = np.load(npy).astype(np.float32)
+    meta = {k: v for k, v in doc.items() if k not in ("images", "failures")}
+    return ExplainFolder(folder, meta, records, list(doc.get("failures", [])))

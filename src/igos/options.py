@@ -1,0 +1,46 @@
+"""Method options written as text (``KEY=VALUE``, ``METHOD.KEY=VALUE``), for the CLI and config files."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["parse_value", "parse_options", "parse_method_options"]
+
+
+def parse_value(text: str) -> Any:
+    """``"3"`` -> 3, ``"0.5"`` -> 0.5, ``"none"`` -> None, ``"true"`` -> True, else the string."""
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"none": None, "true": True, "false": False}.get(text.lower(), text)
+
+
+def _split(pair: str, form: str) -> tuple[str, Any]:
+    key, sep, value = pair.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--set expects {form}, got {pair!r}")
+    return key, parse_value(value)
+
+
+def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["iterations=10", "l1=3"]`` -> ``{"iterations": 10, "l1": 3}`` (dashes in keys become underscores)."""
+    out = {}
+    for pair in pairs:
+        key, value = _split(pair, "KEY=VALUE (e.g. iterations=10)")
+        out[key.replace("-", "_")] = value
+    return out
+
+
+def parse_method_options(pairs: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``["igos.iterations=10"]`` -> ``{"igos": {"iterations": 10}}``."""
+    out: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        key, value = _split(pair, "METHOD.KEY=VALUE (e.g. igos.iterations=10)")
+        method, dot, name = key.partition(".")
+        if not dot or not method or not name:
+            raise ValueError(f"--set expects METHOD.KEY=VALUE (e.g. igos.iterations=10), got {pair!r}")
+        out.setdefault(method, {})[name.replace("-", "_")] = value
+    return out
