@@ -148,9 +148,11 @@ def _from_explain(folder: Path, page: _Page, cmap: str, alpha: float, max_images
                       f"{len(recs)} images. Deletion: lower is better; insertion: higher is better.</p>")
     header = ["image", "class", "probability", "deletion (lower is better)", "insertion (higher is better)",
               "seconds"]
-    body = [[Path(r["path"]).name, f"{r['target_name']} ({r['target']})", f"{r['probability']:.3f}",
+    names = [Path(r["path"]).name if r.get("path") else f"image {k}" for k, r in enumerate(recs)]
+    body = [[name, f"{r['target_name']} ({r['target']})", f"{r['probability']:.3f}",
              f"{r['deletion']['auc']:.4f}" if "deletion" in r else "–",
-             f"{r['insertion']['auc']:.4f}" if "insertion" in r else "–", f"{r['seconds']:.2f}"] for r in recs]
+             f"{r['insertion']['auc']:.4f}" if "insertion" in r else "–", f"{r['seconds']:.2f}"]
+            for name, r in zip(names, recs)]
     page.parts.append("<h3>Summary</h3>" + _table_html(header, body))
     if saved.failures:
         page.parts.append("<p class=\"note\">failed: " + html.escape("; ".join(
@@ -158,9 +160,9 @@ def _from_explain(folder: Path, page: _Page, cmap: str, alpha: float, max_images
     page.parts.append("<h2>Per image</h2>")
     for r in recs[:max_images]:
         try:
-            image = load_image(r["path"], 224)
+            image = load_image(r["path"] or "", 224)
         except ImageLoadError:
-            continue
+            continue  # a tensor input, or a file since moved: the table above still lists it
         curves = r.get("curves") or {}
         rec = {"deletion": r.get("deletion", {}).get("auc", float("nan")),
                "insertion": r.get("insertion", {}).get("auc", float("nan")),
