@@ -1,8 +1,9 @@
 """The wheel carries every data file the package reads (CI also builds and runs it non-editable)."""
 
 import fnmatch
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).parent.parent
 

@@ -27,3 +27,43 @@ class _Indifferent(nn.Module):
 def indifferent() -> nn.Module:
     """Logits that ignore the image: every I-GOS mask stays at M = 1."""
     return _Indifferent()
+
+
+class _DiesOnce(nn.Module):
+    """The tiny classifier, except that the first process to run a forward pass on a batch of more than
+    one image after ``IGOS_TEST_DIE_MARKER`` is set kills itself (SIGKILL), once: a worker dying mid-unit."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = tiny_classifier()
+
+    def forward(self, x):
+        import os
+        import signal
+
+        marker = os.environ.get("IGOS_TEST_DIE_MARKER")
+        if marker and x.shape[0] > 1 and not os.path.exists(marker):
+            open(marker, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return self.net(x)
+
+
+def dies_once() -> nn.Module:
+    return _DiesOnce()
+
+
+class _Slow(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = tiny_classifier()
+
+    def forward(self, x):
+        import time
+
+        time.sleep(0.01)
+        return self.net(x)
+
+
+def slow_classifier() -> nn.Module:
+    """The tiny classifier at 10 ms per model call: a run long enough to interrupt."""
+    return _Slow()

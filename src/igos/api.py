@@ -109,14 +109,22 @@ def explain_stream(
     images_per_batch: int = 8,
     resize: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    ray: Any = None,
+    weights: str | None = None,
     **options: Any,
 ) -> Iterator[Explanation | Failure]:
     """:func:`explain` as a stream: each :class:`Explanation` as soon as its batch is done, and a
     :class:`~igos.pipeline.Failure` for each unreadable file. Arguments and checks as :func:`explain`;
-    they are checked before the first image is read."""
-    preset = resolve_model(model, device)
+    they are checked before the first image is read.
+
+    ``ray``: an :class:`igos.distributed.RayOptions` runs the batches on Ray workers, which load the
+    model by name (``model`` must then be a name, with ``weights`` for a state-dict file); records
+    arrive in the order their batches finish."""
     task = Task.make(method, resolution, options, seed=seed, evaluate=evaluate)
     items = _items(inputs, target)
+    if ray is not None:
+        return _on_ray(items, model, task, images_per_batch, resize, device, weights, ray, progress)
+    preset = resolve_model(load_model(model, weights=weights) if isinstance(model, str) else model, device)
     done = 0
 
     def tick(n: int) -> None:
@@ -126,6 +134,21 @@ def explain_stream(
             progress(done, len(items))
 
     return run(items, preset, [task], images_per_batch=images_per_batch, resize=resize, progress=tick)
+
+
+def _on_ray(items: list[Item], model: Any, task: Task, images_per_batch: int, resize: str | None, device: Any,
+            weights: str | None, ray: Any, progress: Callable[[int, int], None] | None
+            ) -> Iterator[Explanation | Failure]:
+    from .distributed import make_units, ray_stream
+
+    if not isinstance(model, str):
+        raise TypeError("with ray, give the model by name (Ray workers load it themselves), not a ModelPreset")
+    units = make_units(items, model, [task], images_per_batch, weights=weights,
+                       device=None if device is None else str(device), resize=resize)
+    for done, rec in enumerate(ray_stream(units, ray), start=1):  # one record per image
+        yield rec
+        if progress is not None:
+            progress(min(done, len(items)), len(items))
 
 
 def _items(inputs: str | os.PathLike | Sequence[str | os.PathLike] | Tensor, target: Any) -> list[Item]:

@@ -66,11 +66,14 @@ class BenchSummary:
     work_seconds: float = 0.0
     stalled: list[str] = field(default_factory=list)  # "image (method/variant resolution)" of flat maps
     failed_images: set[str] = field(default_factory=set)
+    workers: int = 1  # units that ran at once (Ray), 1 for the plain run
+    ray: Any = None  # igos.distributed.RayStats of a --ray run
 
     @property
     def overhead(self) -> float:
-        """Share of the wall time outside the methods and the metric."""
-        return 0.0 if self.wall_seconds <= 0 else max(0.0, 1 - self.work_seconds / self.wall_seconds)
+        """Share of the wall time (× workers) outside the methods and the metric."""
+        total = self.wall_seconds * self.workers
+        return 0.0 if total <= 0 else max(0.0, 1 - self.work_seconds / total)
 
 
 def plan_jobs(spec: BenchSpec) -> list[Task]:
@@ -145,32 +148,66 @@ def run_bench(
     *,
     command: str = "",
     progress: Callable[..., Any] | None = None,
-    log: Callable[[str], None] = print,
+    ray: Any = None,
 ) -> BenchSummary:
-    """Compute every missing row of ``spec`` into ``run_dir``'s store; returns a summary."""
+    """Compute every missing row of ``spec`` into ``run_dir``'s store; returns a summary.
+
+    ``progress``: a ``tqdm``-like factory for a progress bar. ``ray``: an
+    :class:`igos.distributed.RayOptions` to run the units on a Ray cluster (the driver, this
+    process, still writes every row)."""
     t_start = time.perf_counter()
     jobs = plan_jobs(spec)
     store = ResultStore(run_dir)
     store.record_run(command, __version__, str(Path(spec.images_dir).resolve()))
     items = bench_items(spec)
     summary = BenchSummary(images_total=len(items))
-    device = resolve_device(spec.device)
     try:
         for model_name in spec.models:
-            preset = load_model(model_name).to(device)
-            recorder = BenchRecorder(store, spec, preset.name, jobs, summary)
-            todo = recorder.todo(items)
-            bar = progress(total=len(todo), desc=preset.name, unit="img") if progress else None
-            for rec in run(todo, preset, jobs, images_per_batch=spec.images_per_batch, strict=False,
-                           skip=recorder.done, progress=bar.update if bar is not None else None):
-                recorder.write(rec)
-            if bar is not None:
-                bar.close()
+            if ray is None:
+                _plain(spec, model_name, items, jobs, store, summary, progress)
+            else:
+                _on_ray(spec, model_name, items, jobs, store, summary, progress, ray)
     finally:
         summary.wall_seconds = time.perf_counter() - t_start
         summary.images_failed = len(summary.failed_images)
         store.close()
     return summary
+
+
+def _plain(spec: BenchSpec, model_name: str, items: list[Item], jobs: list[Task], store: ResultStore,
+           summary: BenchSummary, progress: Callable[..., Any] | None) -> None:
+    preset = load_model(model_name).to(resolve_device(spec.device))
+    recorder = BenchRecorder(store, spec, preset.name, jobs, summary)
+    todo = recorder.todo(items)
+    bar = progress(total=len(todo), desc=preset.name, unit="img") if progress else None
+    for rec in run(todo, preset, jobs, images_per_batch=spec.images_per_batch, strict=False, skip=recorder.done,
+                   progress=bar.update if bar is not None else None):
+        recorder.write(rec)
+    if bar is not None:
+        bar.close()
+
+
+def _on_ray(spec: BenchSpec, model_name: str, items: list[Item], jobs: list[Task], store: ResultStore,
+            summary: BenchSummary, progress: Callable[..., Any] | None, ray: Any) -> None:
+    from .distributed import RayStats, make_units, ray_stream
+
+    name = model_name  # a preset's name is the name it was loaded by
+    recorder = BenchRecorder(store, spec, name, jobs, summary)
+    units = make_units(recorder.todo(items), model_name, jobs, spec.images_per_batch, device=spec.device,
+                       keep_images=False, skip=recorder.done)
+    summary.ray = summary.ray or RayStats()
+    bar = progress(total=len(units), desc=f"{name} (Ray)", unit="unit") if progress else None
+
+    def tick(stats: RayStats) -> None:
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(stats.line())
+
+    for rec in ray_stream(units, ray, summary.ray, tick):
+        recorder.write(rec)
+    summary.workers = max(summary.workers, summary.ray.slots)
+    if bar is not None:
+        bar.close()
 
 
 def bench_items(spec: BenchSpec) -> list[Item]:

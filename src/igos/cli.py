@@ -35,6 +35,29 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of all random choices (default 0)")
 
 
+def _ray_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("Ray (pip install 'igos[ray]')")
+    g.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run on Ray: alone, a local Ray started for the run (all cores); with an address "
+                        "(auto, host:6379, ray://host:10001), that cluster")
+    g.add_argument("--workers", type=int, default=None, help="local Ray: worker processes (default: every core)")
+    g.add_argument("--cpus-per-worker", type=float, default=1.0, help="Ray CPUs per worker (default 1)")
+    g.add_argument("--gpus-per-worker", type=float, default=0.0,
+                   help="Ray GPUs per worker (default 0); 1 runs one model replica per GPU")
+    g.add_argument("--threads-per-worker", type=int, default=None, help="torch threads per worker")
+    g.add_argument("--max-retries", type=int, default=3, help="retries of a unit whose worker died (default 3)")
+
+
+def _ray_options(args: argparse.Namespace) -> Any:
+    if args.ray is None:
+        return None
+    from .distributed import RayOptions, require_ray
+
+    require_ray()
+    return RayOptions(None if args.ray == "local" else args.ray, args.workers, args.cpus_per_worker,
+                      args.gpus_per_worker, args.threads_per_worker, args.max_retries)
+
+
 def _explain_parser(sub: Any, methods: list[str]) -> None:
     ex = sub.add_parser("explain", help="explain images: heatmaps (.npy, .png) and results.json")
     ex.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
@@ -55,6 +78,7 @@ def _explain_parser(sub: Any, methods: list[str]) -> None:
                     help="also <stem>_figure.png: overlay, heatmap, deletion and insertion curves (needs igos[viz])")
     ex.add_argument("--animate", action="store_true",
                     help="also <stem>_curves.gif: the deletion and insertion sequences (needs igos[viz])")
+    _ray_args(ex)
 
 
 def _bench_parser(sub: Any, methods: list[str]) -> None:
@@ -80,6 +104,7 @@ def _bench_parser(sub: Any, methods: list[str]) -> None:
                          "finishes a batch (default 4)")
     be.add_argument("--set", nargs="*", default=[], metavar="METHOD.KEY=VALUE",
                     help="method options, e.g. igos.iterations=10 rise.masks=2000")
+    _ray_args(be)
 
 
 def _other_parsers(sub: Any, methods: list[str]) -> None:
@@ -124,7 +149,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .pipeline import Failure
 
     options = parse_options(args.set) | ({"batch_size": args.batch_size} if args.batch_size else {})
-    preset = resolve_model(load_model(args.model, weights=args.weights), args.device)
+    ray = _ray_options(args)
+    preset = args.model if ray else resolve_model(load_model(args.model, weights=args.weights), args.device)
     def progress(done: int, total: int) -> None:
         bar.total = total
         bar.update(done - bar.n)
@@ -133,8 +159,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     stream = explain_stream(args.inputs, preset, args.method, resolution=args.resolution,
                             target=parse_targets(args.target), seed=args.seed,
                             evaluate=args.evaluate or args.figure or args.animate,
-                            images_per_batch=args.images_per_batch, resize=args.resize, progress=progress, **options)
-    meta = {"model": preset.name, "method": args.method, "resolution": args.resolution, "seed": args.seed}
+                            images_per_batch=args.images_per_batch, resize=args.resize, progress=progress,
+                            ray=ray, weights=args.weights, **options)
+    meta = {"model": args.model, "method": args.method, "resolution": args.resolution, "seed": args.seed}
     writer = ExplanationWriter(args.out, meta, cmap=args.cmap, alpha=args.alpha, figure=args.figure,
                                animate=args.animate)  # after the stream has checked the options
     bar = tqdm(desc=f"{args.method} {args.resolution}x{args.resolution}", unit="img", disable=None)
@@ -185,7 +212,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                      labels=Path(args.labels) if args.labels else None, imagefolder=args.imagefolder,
                      ablation=args.ablation, objective=args.objective, images_per_batch=args.images_per_batch,
                      options=parse_method_options(args.set))
-    summary = run_bench(spec, args.out, command="igos " + " ".join(map(shlex.quote, sys.argv[1:])), progress=tqdm)
+    summary = run_bench(spec, args.out, command="igos " + " ".join(map(shlex.quote, sys.argv[1:])), progress=tqdm,
+                        ray=_ray_options(args))
     print(f"bench: {summary.rows_written} rows written, {summary.rows_skipped} already there, "
           f"{summary.images_failed} of {summary.images_total} images failed; {summary.wall_seconds:.0f} s"
           + (f", overhead outside methods and metric {100 * summary.overhead:.2f} %" if summary.rows_written else ""))
@@ -194,6 +222,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
               + ", ".join(summary.stalled[:10]) + (" …" if len(summary.stalled) > 10 else "")
               + "; --set igos.stall_retries=2 optimises them again with smaller λ (not always better: "
               "docs/methods.md)")
+    if summary.ray is not None:
+        r = summary.ray
+        print(f"ray: {r.units_done} units on {len(r.per_worker)} workers ("
+              + ", ".join(f"{w} {n}" for w, n in sorted(r.per_worker.items())) + f"), {r.units_failed} failed")
     print(f"results in {Path(args.out) / 'results.sqlite'}; read them with: igos table {args.out}")
     if summary.images_total and summary.images_failed == summary.images_total:
         print("igos: every image failed; see the failures with: igos table " + args.out, file=sys.stderr)
@@ -269,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, TypeError, FileNotFoundError, ModelLoadError, NonFiniteOutputError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, ImportError, ModelLoadError, NonFiniteOutputError) as exc:
         print(f"igos: {exc}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,212 @@
+"""``igos bench --ray`` and ``igos explain --ray``: the pipeline on a Ray cluster.
+
+A *unit* is a batch of images × one task (model, method, variant, resolution, settings). Units run
+as Ray tasks; each worker process loads a model once, on its first unit, and keeps it (models are
+never shipped). Finished units stream back to the driver, which alone writes results, as they
+arrive; at most ``window`` units are in flight, so a driver killed with SIGKILL loses at most
+those, and a rerun computes only what is missing. A worker process that dies is retried by Ray
+(``max_retries`` times); a unit that still fails becomes failures naming its images and the error,
+and the run goes on. Every unit is the same computation as the plain run's batch of the same images
+(one pipeline), so the rows equal the plain run's whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .explanations import Explanation
+from .pipeline import Failure, Item, Task
+
+__all__ = ["RayOptions", "Unit", "UnitResult", "make_units", "ray_stream", "RayStats", "require_ray"]
+
+
+def require_ray() -> Any:
+    """The ``ray`` module, or an ``ImportError`` that says how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise ImportError("--ray needs Ray: pip install 'igos[ray]'") from None
+    return ray
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Where and how units run.
+
+    Attributes:
+        address: ``None`` starts a local Ray for the run (``workers`` × ``cpus_per_worker`` CPUs);
+            ``"auto"``, ``"host:6379"`` or ``"ray://host:10001"`` joins that cluster.
+        workers: local Ray only: worker processes (default: every core / ``cpus_per_worker``).
+        cpus_per_worker, gpus_per_worker: Ray resources per unit; with GPUs, one replica per GPU.
+        threads_per_worker: torch threads in a worker (default ``cpus_per_worker``).
+        max_retries: retries of a unit whose worker process died.
+        window: units in flight at once (default 2 × workers).
+    """
+
+    address: str | None = None
+    workers: int | None = None
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+    threads_per_worker: int | None = None
+    max_retries: int = 3
+    window: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.cpus_per_worker <= 0 or self.gpus_per_worker < 0 or self.max_retries < 0:
+            raise ValueError(f"need cpus_per_worker > 0, gpus_per_worker ≥ 0 and max_retries ≥ 0, got "
+                             f"{self.cpus_per_worker}, {self.gpus_per_worker}, {self.max_retries}")
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"workers must be ≥ 1, got {self.workers}")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One unit of work: ``items`` through ``task`` on the model ``model`` (a name ``load_model`` knows)."""
+
+    index: int
+    model: str
+    weights: str | None
+    device: str | None
+    task: Task
+    items: tuple[Item, ...]
+    resize: str | None = None
+    keep_images: bool = True
+
+
+@dataclass
+class UnitResult:
+    """What a unit sends back: its records, the worker that ran it and the seconds it took there."""
+
+    index: int
+    records: list[Explanation | Failure]
+    worker: str
+    seconds: float
+
+
+@dataclass
+class RayStats:
+    """Progress and summary of a Ray run."""
+
+    units_total: int = 0
+    units_done: int = 0
+    units_failed: int = 0
+    per_worker: Counter = field(default_factory=Counter)
+    worker_seconds: float = 0.0
+    slots: int = 1
+    started: float = field(default_factory=time.perf_counter)
+
+    def line(self) -> str:
+        elapsed = time.perf_counter() - self.started
+        rate = self.units_done / elapsed if elapsed > 0 else 0.0
+        eta = (self.units_total - self.units_done) / rate if rate > 0 else float("nan")
+        return (f"{self.units_done}/{self.units_total} units, {rate:.2f} units/s, ETA {eta:.0f} s, "
+                f"{len(self.per_worker)} workers, {self.units_failed} failed")
+
+
+def make_units(items: Sequence[Item], model: str, tasks: Sequence[Task], images_per_batch: int, *,
+               weights: str | None = None, device: str | None = None, resize: str | None = None,
+               keep_images: bool = True, skip: Callable[[Item, Task], bool] | None = None) -> list[Unit]:
+    """Units in the plain run's order: for each chunk of ``images_per_batch`` items, one unit per task
+    with the items that still need it (the same batches the plain pipeline would run)."""
+    units: list[Unit] = []
+    for start in range(0, len(items), images_per_batch):
+        chunk = items[start : start + images_per_batch]
+        for task in tasks:
+            todo = tuple(it for it in chunk if skip is None or not skip(it, task))
+            if todo:
+                units.append(Unit(len(units), model, weights, device, task, todo, resize, keep_images))
+    return units
+
+
+_MODELS: dict[tuple, Any] = {}  # per worker process: models loaded once, kept for every later unit
+
+
+def run_unit(unit: Unit, threads: int | None = None) -> UnitResult:
+    """Run one unit here (in a Ray worker, or inline); never raises for an image's or a method's error."""
+    import torch
+
+    from .api import resolve_device
+    from .models import load_model
+    from .pipeline import run
+
+    t0 = time.perf_counter()
+    if threads:
+        torch.set_num_threads(int(threads))
+    key = (unit.model, unit.weights, unit.device)
+    if key not in _MODELS:
+        _MODELS[key] = load_model(unit.model, weights=unit.weights).to(resolve_device(unit.device))
+    preset = _MODELS[key]
+    records = list(run(unit.items, preset, [unit.task], images_per_batch=len(unit.items), resize=unit.resize,
+                       strict=False))
+    if not unit.keep_images:
+        records = [replace(r, image=torch.empty(0), mask=None) if isinstance(r, Explanation) else r
+                   for r in records]
+    worker = f"{os.uname().nodename}:{os.getpid()}"
+    return UnitResult(unit.index, records, worker, time.perf_counter() - t0)
+
+
+def _init(ray: Any, options: RayOptions) -> int:
+    """Start or join Ray; returns how many units can run at once."""
+    if not ray.is_initialized():
+        if options.address is None:
+            workers = options.workers or max(1, int((os.cpu_count() or 1) // options.cpus_per_worker))
+            ray.init(num_cpus=workers * options.cpus_per_worker, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False)
+        else:
+            ray.init(address=options.address, log_to_driver=False, configure_logging=False)
+    cpus = ray.cluster_resources().get("CPU", 1.0)
+    slots = int(cpus // options.cpus_per_worker)
+    if options.gpus_per_worker > 0:
+        slots = min(slots, int(ray.cluster_resources().get("GPU", 0.0) // options.gpus_per_worker))
+    if slots < 1:
+        raise ValueError(f"the Ray cluster has {cpus:g} CPUs and {ray.cluster_resources().get('GPU', 0):g} GPUs: "
+                         f"not enough for one worker of {options.cpus_per_worker:g} CPUs and "
+                         f"{options.gpus_per_worker:g} GPUs")
+    return slots
+
+
+def ray_stream(units: Sequence[Unit], options: RayOptions, stats: RayStats | None = None,
+               progress: Callable[[RayStats], None] | None = None) -> Iterator[Explanation | Failure]:
+    """Run ``units`` on Ray and yield their records as units finish (in finishing order).
+
+    A unit whose worker died more than ``max_retries`` times, or that raised, yields one
+    :class:`Failure` per image naming the error.
+    """
+    ray = require_ray()
+    slots = _init(ray, options)
+    stats = stats if stats is not None else RayStats()
+    stats.slots = slots
+    stats.units_total += len(units)
+    remote = ray.remote(run_unit).options(num_cpus=options.cpus_per_worker, num_gpus=options.gpus_per_worker,
+                                          max_retries=options.max_retries, retry_exceptions=False)
+    threads = options.threads_per_worker or max(1, int(options.cpus_per_worker))
+    window = options.window or 2 * slots
+    queue, flying = list(units), {}
+    while queue or flying:
+        while queue and len(flying) < window:
+            unit = queue.pop(0)
+            flying[remote.remote(unit, threads)] = unit
+        ready, _ = ray.wait(list(flying), num_returns=1)
+        for ref in ready:
+            unit = flying.pop(ref)
+            yield from _collect(ray, ref, unit, stats)
+            if progress is not None:
+                progress(stats)
+
+
+def _collect(ray: Any, ref: Any, unit: Unit, stats: RayStats) -> list[Explanation | Failure]:
+    stats.units_done += 1
+    try:
+        result: UnitResult = ray.get(ref)
+    except Exception as exc:  # the worker died too often, or the unit raised: its images fail, the run goes on
+        stats.units_failed += 1
+        error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return [Failure(it.name, unit.task.label, error) for it in unit.items]
+    stats.per_worker[result.worker] += 1
+    stats.worker_seconds += result.seconds
+    return result.records
