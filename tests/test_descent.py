@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import LinearScore, TinyNet
+from conftest import TinyNet, squares
 
 from igos.methods import igos, igospp
 from igos.methods.descent import DescentSettings
@@ -16,26 +16,19 @@ from igos.methods.optim import line_search
 DATA = Path(__file__).parent / "data"
 
 
-def _squares(weight):
-    x = torch.zeros(2, 3, 32, 32)
-    x[0, :, 4:14, 4:14] = 1
-    x[1, :, 18:28, 16:26] = 1
-    w = torch.zeros(3, 32, 32)
-    w[:, 4:14, 4:14] = w[:, 18:28, 16:26] = weight
-    return LinearScore(w), x
-
-
 @pytest.mark.parametrize("case", sorted(torch.load(DATA / "descent_reference_tiny.pt")))
 def test_the_driver_reproduces_the_previous_code_on_tiny_models(case):
     ref = torch.load(DATA / "descent_reference_tiny.pt")[case]
     if case == "igos_stall_retries":
-        net, x = _squares(0.003)
+        net, x = squares(0.003)
         out = igos(net, x, target=0, **ref["kw"])
     else:
         images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
         out = (igospp if case.startswith("igospp") else igos)(TinyNet().eval(), images, **ref["kw"])
     torch.testing.assert_close(out.mask, ref["mask"], atol=1e-6, rtol=0)
-    assert (out.forward_images, out.backward_images) == (ref["forward"], ref["backward"])
+    # the only new model calls: p at each path's start (p(I0); iGOS++ also p(I)) once per image and run
+    extra = {"igos_stall_retries": 2 + 2}.get(case, 2 * 3 if case.startswith("igospp") else 3)
+    assert (out.forward_images - extra, out.backward_images) == (ref["forward"], ref["backward"])
     for mine, theirs in zip((t["objective"] for t in out.trace), ref["objective"]):
         assert mine == pytest.approx(theirs, abs=1e-6)
 
@@ -51,7 +44,7 @@ def test_the_driver_reproduces_the_previous_code_on_real_photos(photo, lite0):
     x = load_image(Path(skimage.__file__).parent / "data" / photo, 224).unsqueeze(0)
     a = igos(lite0.model, x, resolution=28)
     torch.testing.assert_close(a.mask, ref["igos28"], atol=1e-6, rtol=0)
-    assert (a.forward_images, a.backward_images) == (ref["igos_forward"], ref["igos_backward"])
+    assert (a.forward_images - 1, a.backward_images) == (ref["igos_forward"], ref["igos_backward"])
     b = igospp(lite0.model, x, resolution=14, iterations=3)
     torch.testing.assert_close(b.mask, ref["igospp14_3it"], atol=1e-6, rtol=0)
 
@@ -112,3 +105,41 @@ def test_traces_record_acceptance_per_iteration(tiny_net, images):
     r = igos(tiny_net, images, resolution=7, iterations=4, steps=4, early_stop=None)
     for t in r.trace:
         assert len(t["accepted"]) == t["iterations"] == 4 and all(isinstance(a, bool) for a in t["accepted"])
+
+
+@pytest.mark.parametrize("grid", ["uniform", "adaptive"])
+def test_textbook_direction_is_complete_on_a_smooth_model(grid):
+    """Σ M ⊙ g_IG = p(M) − p(I0) for textbook integrated gradients (no noise, fine quadrature)."""
+    net, x = squares(0.004)
+    r = igos(net, x, target=0, resolution=8, iterations=3, steps=64 if grid == "uniform" else 24, noise=0.0,
+             direction="ig", grid=grid, early_stop=None)
+    for t in r.trace:
+        assert len(t["ig_sum"]) == len(t["path_delta"]) == t["iterations"] == 3
+        for got, want in zip(t["ig_sum"], t["path_delta"]):
+            assert abs(want) > 0.05 and got == pytest.approx(want, rel=0.02)
+    paper = igos(net, x, target=0, resolution=8, iterations=1, steps=64, noise=0.0, early_stop=None)
+    for t, ref in zip(paper.trace, r.trace):  # the paper's α-weighted sum is smaller: p(1) − ∫p dα < p(1) − p(0)
+        assert 0 < t["ig_sum"][0] < ref["path_delta"][0]
+
+
+def test_adaptive_grid_puts_points_where_p_rises():
+    from igos.methods.igos import adaptive_grid
+
+    p = torch.tensor([[0.0, 0.0, 0.9, 0.95, 1.0, 1.0], [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]])  # α = 0, 0.2, …, 1
+    alphas, weights = adaptive_grid(p, 10)
+    assert ((alphas[0] > 0.2) & (alphas[0] < 0.4)).sum() >= 4  # the jump gets about half the points
+    torch.testing.assert_close(alphas[1], (torch.arange(10) + 0.5) / 10)  # linear p: the uniform midpoints
+    torch.testing.assert_close(weights.sum(1), torch.ones(2))
+
+
+def test_the_trace_says_why_a_run_stopped_and_every_trial(tiny_net, images):
+    r = igos(tiny_net, images, resolution=5, iterations=4, steps=3)
+    for t in r.trace:
+        assert t["stopped"].startswith(("early stop", "ran all"))
+        assert len(t["tried"]) == t["iterations"]
+        for it, tried in enumerate(t["tried"]):
+            assert len(tried) == t["trials"][it] and (t["step"][it], t["objective"][it]) in tried
+    pp = igospp(tiny_net, images, resolution=5, iterations=2, steps=3)
+    for t in pp.trace:
+        assert t["stopped"] == "ran all 2 iterations"
+        assert {"ig_sum_deletion", "path_delta_insertion", "ig_sum_insertion_mi"} <= set(t)

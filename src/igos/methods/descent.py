@@ -72,24 +72,30 @@ class Problem(Protocol):
     """What a method gives the driver for one iteration of the images ``idx`` (rows of the batch)."""
 
     def iteration(self, mask: Tensor, idx: Tensor, noise: Tensor | None, value: Tensor
-                  ) -> tuple[Tensor, Tensor, Objective]:
-        """``(direction, F(M) to test the step against, the line-search objective)`` at ``mask``."""
+                  ) -> tuple[Tensor, Tensor, Objective, dict[str, Tensor]]:
+        """``(direction, F(M) to test the step against, the line-search objective, diagnostics)`` at
+        ``mask``; each diagnostic is one value per image, appended to the traces under its name."""
         ...
 
 
 def new_traces(count: int, **extra: list) -> list[dict]:
     """Empty per-image traces; a key in ``extra`` (e.g. ``probability=[p0]``) is recorded too."""
-    return [{"objective": [], "step": [], "trials": [], "accepted": [], "armijo": [], "iterations": 0,
-             **{k: list(v[i:i + 1]) for k, v in extra.items()}} for i in range(count)]
+    return [{"objective": [], "step": [], "trials": [], "accepted": [], "tried": [], "armijo": [], "iterations": 0,
+             "stopped": "", **{k: list(v[i:i + 1]) for k, v in extra.items()}} for i in range(count)]
 
 
-def record_iteration(traces: list[dict], idx: Tensor, base: Tensor, search: SearchResult, direction: Tensor) -> None:
+def record_iteration(traces: list[dict], idx: Tensor, base: Tensor, search: SearchResult, direction: Tensor,
+                     info: dict[str, Tensor] | None = None) -> None:
     """Append one iteration to the traces of images ``idx``: objective, step, trials, whether the
-    step passed the Armijo test, the record ``(F_before, F_after, step, ‖g‖²)`` and, for traces that
-    keep one, the class probability."""
+    step passed the Armijo test, every trial ``(step, F)``, the record ``(F_before, F_after, step, ‖g‖²)``,
+    the problem's diagnostics ``info`` and, for traces that keep one, the class probability."""
     gnorm2 = direction.flatten(1).pow(2).sum(1)
     for r, i in enumerate(idx.tolist()):
         tr = traces[i]
+        for name, values in (info or {}).items():
+            tr.setdefault(name, []).append(float(values[r]))
+        if search.tried is not None:
+            tr["tried"].append(search.tried[r])
         tr["armijo"].append((float(base[r]), float(search.value[r]), float(search.step[r]), float(gnorm2[r])))
         tr["objective"].append(float(search.value[r]))
         tr["step"].append(float(search.step[r]))
@@ -105,7 +111,7 @@ def _fixed_step(objective: Objective, mask: Tensor, direction: Tensor, step: flo
     rows = torch.arange(mask.shape[0], device=mask.device)
     value, prob = objective(new_mask, rows)
     return SearchResult(torch.full_like(value, float(step)), new_mask, value, prob, torch.ones_like(rows),
-                        torch.ones_like(rows, dtype=torch.bool))
+                        torch.ones_like(rows, dtype=torch.bool), [[(float(step), f)] for f in value.tolist()])
 
 
 def descend(problem: Problem, mask: Tensor, value: Tensor, settings: DescentSettings,
@@ -127,18 +133,22 @@ def descend(problem: Problem, mask: Tensor, value: Tensor, settings: DescentSett
         if idx.numel() == 0:
             break
         m = mask[idx]
-        direction, base, objective = problem.iteration(m, idx, noise, value[idx])
+        direction, base, objective, info = problem.iteration(m, idx, noise, value[idx])
         if s.fixed_step is not None:
             search = _fixed_step(objective, m, direction, s.fixed_step)
         else:
             search = line_search(objective, m, direction, base, next_step[idx], decay=s.step_decay, armijo=s.armijo,
                                  min_step=s.min_step, trials_per_batch=s.trials_per_batch)
-        record_iteration(traces, idx, base, search, direction)
+        record_iteration(traces, idx, base, search, direction, info)
         value[idx] = search.value
         mask[idx] = search.mask
         next_step[idx] = torch.clamp(search.step / s.step_decay, max=s.first_step)
         if s.early_stop is not None:
             small = (base - search.value) < s.early_stop
             slow[idx] = torch.where(small, slow[idx] + 1, torch.zeros_like(slow[idx]))
+            for i in idx[slow[idx] >= s.patience].tolist():
+                traces[i]["stopped"] = f"early stop: F fell by less than {s.early_stop:g} in {s.patience} iterations"
             active &= slow < s.patience
+    for i in active.nonzero().flatten().tolist():
+        traces[i]["stopped"] = f"ran all {s.iterations} iterations"
     return mask, value

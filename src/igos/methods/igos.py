@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from ..models import frozen
 from ..perturb import blurred_baseline, check_resolution, l1_loss, tv_loss, upsample
-from .common import Attribution, ImageCounter, check_images, resolve_targets
+from .common import Attribution, ImageCounter, check_images, class_probability, resolve_targets
 from .descent import DescentSettings, Objective, descend, new_traces
 from .optim import path_gradient, path_scores, project_direction, upsample_adjoint
 
@@ -99,6 +99,35 @@ def search_point_indices(steps: int, count: int) -> Tensor | None:
 # a mask whose cells all stay within this of 1 did not move: the explanation is flat
 STALL_TOLERANCE = 1e-3
 
+#: the descent direction's form: the paper's (each path point's gradient carries its α) or textbook
+#: integrated gradients (the quadrature weights dα alone; they sum to p(M) − p(I0))
+DIRECTIONS = ("paper", "ig")
+#: where the K gradient points lie on α ∈ (0, 1]: k/K, or placed by where p changes along the path
+GRIDS = ("uniform", "adaptive")
+
+
+def adaptive_grid(p_sweep: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """``k`` path points per image placed where ``p`` changes, and their quadrature weights ``dα``.
+
+    ``p_sweep`` ``[N, J + 1]`` is ``p`` at ``α = j / J``, ``j = 0 … J``. Each interval gets half of its
+    probability mass uniformly and half in proportion to ``|Δp|`` over it; ``[0, 1]`` is cut into ``k``
+    slices of equal mass, each represented by the point at its middle mass and weighted by its width,
+    so a sharp rise of ``p`` (common on confident photos, e.g. between α = 0.1 and 0.2) gets most of
+    the points. Returns ``(alphas, weights)``, both ``[N, k]``; the weights sum to 1.
+    """
+    n, j = p_sweep.shape[0], p_sweep.shape[1] - 1
+    dp = (p_sweep[:, 1:] - p_sweep[:, :-1]).abs()
+    mass = 0.5 * dp / dp.sum(1, keepdim=True).clamp_min(1e-12) + 0.5 / j  # [N, J], rows sum to 1
+    cdf = torch.cat([torch.zeros(n, 1, dtype=mass.dtype, device=mass.device), mass.cumsum(1)], dim=1)
+
+    def inverse(u: Tensor) -> Tensor:  # α where the cumulative mass reaches u (piecewise linear)
+        cell = torch.searchsorted(cdf[:, 1:].contiguous(), u.expand(n, -1).contiguous()).clamp(max=j - 1)
+        return ((cell + (u - cdf.gather(1, cell)) / mass.gather(1, cell)) / j).clamp(0.0, 1.0)
+
+    steps = torch.arange(k + 1, dtype=mass.dtype, device=mass.device)
+    edges = inverse(steps / k)
+    return inverse((steps[:-1] + 0.5) / k), edges[:, 1:] - edges[:, :-1]
+
 
 @dataclass(frozen=True)
 class IGOSSettings(DescentSettings):
@@ -112,9 +141,15 @@ class IGOSSettings(DescentSettings):
     search_noise: bool = False
     stall_retries: int = 0
     stall_relax: float = 0.3
+    direction: str = "paper"
+    grid: str = "uniform"
+    sweep: int = 10
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.direction not in DIRECTIONS or self.grid not in GRIDS or self.sweep < 1:
+            raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, grid one of {', '.join(GRIDS)} and "
+                             f"sweep ≥ 1; got direction={self.direction!r}, grid={self.grid!r}, sweep={self.sweep}")
         if self.stall_retries < 0 or not 0 < self.stall_relax < 1:
             raise ValueError(f"stall_retries must be ≥ 0 and stall_relax in (0, 1), got "
                              f"stall_retries={self.stall_retries}, stall_relax={self.stall_relax}")
@@ -139,6 +174,10 @@ class _DeletionProblem:
         self.one = torch.ones(1, device=device, dtype=dtype)
         self.search_alphas = self.one if self.points is None else self.alphas[self.points]
         self.noisy_search = settings.search_noise and settings.noise > 0 and self.points is not None
+        with torch.no_grad():  # p(I0), the start of every deletion path
+            self.p_start = torch.cat([class_probability(model, baseline[i : i + settings.batch_size],
+                                                        targets[i : i + settings.batch_size])
+                                      for i in range(0, baseline.shape[0], settings.batch_size)])
 
     def score(self, masks: Tensor, idx: Tensor, noise: Tensor | None = None, alphas: Tensor | None = None
               ) -> tuple[Tensor, Tensor]:
@@ -153,13 +192,32 @@ class _DeletionProblem:
         """The paper's ``F``: the plain masked score (α = 1, no noise) + regulariser."""
         return self.score(masks, idx, None, self.one)
 
+    def grid(self, up: Tensor, idx: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """The gradient points ``α`` (``[K]`` or ``[n, K]``), their weights (``None``: the paper's α/K)
+        and, for the adaptive grid, ``p`` along a noise-free forward sweep ``[n, J + 1]``."""
+        s = self.s
+        if s.grid == "uniform":
+            weights = None if s.direction == "paper" else torch.full_like(self.alphas, 1.0 / s.steps)
+            return self.alphas, weights, None
+        sweep = torch.arange(1, s.sweep + 1, device=up.device, dtype=up.dtype) / s.sweep
+        p = path_scores(self.model, self.baseline[idx], self.images[idx], up, self.targets[idx], sweep, None,
+                        s.batch_size)
+        p = torch.cat([self.p_start[idx].view(-1, 1), p], dim=1)
+        alphas, weights = adaptive_grid(p, s.steps)
+        return alphas, (alphas * weights if s.direction == "paper" else weights), p
+
     def iteration(self, mask: Tensor, idx: Tensor, noise: Tensor | None, value: Tensor
-                  ) -> tuple[Tensor, Tensor, Objective]:
+                  ) -> tuple[Tensor, Tensor, Objective, dict[str, Tensor]]:
         size = tuple(self.images.shape[-2:])
-        grad_up, path_probs = path_gradient(self.model, self.baseline[idx], self.images[idx], upsample(mask, size),
-                                            self.targets[idx], self.alphas, noise, self.s.batch_size)
+        up = upsample(mask, size)
+        alphas, weights, sweep = self.grid(up, idx)
+        grad_up, path_probs = path_gradient(self.model, self.baseline[idx], self.images[idx], up, self.targets[idx],
+                                            alphas, noise, self.s.batch_size, weights)
+        ig = upsample_adjoint(mask, grad_up)
         reg_value, reg_grad = regulariser_gradient(mask, self.s.l1, self.s.tv)
-        direction = project_direction(mask, upsample_adjoint(mask, grad_up) + reg_grad)
+        direction = project_direction(mask, ig + reg_grad)
+        p_end = path_probs[:, -1] if sweep is None else sweep[:, -1]
+        info = {"ig_sum": (mask * ig).flatten(1).sum(1), "path_delta": p_end - self.p_start[idx]}
         if self.noisy_search:  # this iteration's noisy path points: the base value comes from the IG pass
             search_noise = noise[self.points]
             value = path_probs[:, self.points].mean(1) + reg_value
@@ -169,7 +227,7 @@ class _DeletionProblem:
         def objective(masks: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
             return self.score(masks, idx[rows], search_noise)
 
-        return direction, value, objective
+        return direction, value, objective, info
 
 
 def igos(
@@ -196,6 +254,9 @@ def igos(
     patience: int = 2,
     stall_retries: int = 0,
     stall_relax: float = 0.3,
+    direction: str = "paper",
+    grid: str = "uniform",
+    sweep: int = 10,
     batch_size: int = 16,
     seed: int = 0,
 ) -> Attribution:
@@ -230,13 +291,22 @@ def igos(
             optimised again from ``M = 1`` with ``λ1, λ2`` multiplied by ``stall_relax``, up to
             ``stall_retries`` times (0: off, the paper's method). Its trace then gives the λ
             used and ``retries``; its ``final_objective`` is under that λ.
+        direction: ``"paper"``: ``(1/K) Σ_k ∂p(Φ(I, I0, α_k M))/∂M`` (each point's gradient carries a
+            factor α_k: the paper's formula (4)); ``"ig"``: textbook integrated gradients in mask space,
+            ``Σ_k dα_k ∂p/∂(αM)`` at the points, whose sum ``Σ M ⊙ g`` is ``p(M) − p(I0)``.
+        grid: ``"uniform"``: ``α_k = k/K``; ``"adaptive"``: a noise-free forward sweep of ``sweep``
+            points per iteration, then the ``K`` gradient points placed where ``p`` changes
+            (:func:`adaptive_grid`).
+        sweep: points of the adaptive grid's forward sweep.
         batch_size: images per model call (path points and trials are chunked by it).
         seed: seeds the path noise; equal seeds give equal results.
 
     Returns:
         :class:`Attribution` with ``saliency = 1 − M`` ``[B, s_h, s_w]``, the mask, and per image a
-        trace: ``objective``, ``probability``, ``step``, ``trials`` and ``accepted`` per iteration,
-        ``iterations``, ``armijo`` records ``(F_before, F_after, step, ‖g‖²)``, and ``stalled``:
+        trace: ``objective``, ``probability``, ``step``, ``trials``, ``accepted`` and ``tried`` (every
+        trial's ``(step, F)``) per iteration, ``ig_sum`` (``Σ M ⊙ g_IG``, the direction's sum) against
+        ``path_delta`` (``p`` at the path's end − ``p(I0)``) per iteration, ``stopped`` (why the run
+        ended), ``iterations``, ``armijo`` records ``(F_before, F_after, step, ‖g‖²)``, and ``stalled``:
         true when no cell of the mask left ``M = 1`` by more than ``STALL_TOLERANCE`` (the line
         search found no step that lowers ``F``: the map is flat and says nothing).
     """
@@ -247,7 +317,8 @@ def igos(
                             step_decay=step_decay, armijo=armijo, min_step=min_step, fixed_step=fixed_step,
                             trials_per_batch=trials_per_batch, early_stop=early_stop, patience=patience,
                             batch_size=batch_size, l1=l1, tv=tv, search_points=search_points,
-                            search_noise=search_noise, stall_retries=stall_retries, stall_relax=stall_relax)
+                            search_noise=search_noise, stall_retries=stall_retries, stall_relax=stall_relax,
+                            direction=direction, grid=grid, sweep=sweep)
     return optimise(model, images, target, baseline, size, settings, seed)
 
 

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from ..models import frozen
 from ..perturb import blurred_baseline, btv_loss, check_resolution, edge_weights, l1_loss, upsample
-from .common import Attribution, ImageCounter, check_images, resolve_targets
+from .common import Attribution, ImageCounter, check_images, class_probability, resolve_targets
 from .descent import DescentSettings, Objective, descend, new_traces
 from .igos import search_point_indices
 from .optim import path_gradient, path_scores, project_direction, upsample_adjoint
@@ -42,6 +42,11 @@ class _BidirectionalProblem:
         self.weights = edge_weights(images, edge_sigma)
         self.alphas = torch.arange(1, settings.steps + 1, device=images.device, dtype=images.dtype) / settings.steps
         self.search_alphas = self.alphas[search_point_indices(settings.steps, max(1, search_points))]
+        with torch.no_grad():  # p at the paths' starts: p(I0) for deletion paths, p(I) for insertion paths
+            bs = settings.batch_size
+            self.p_blurred, self.p_clean = (
+                torch.cat([class_probability(model, x[i : i + bs], targets[i : i + bs]) for i in range(0, len(x), bs)])
+                for x in (baseline, images))
 
     def reg(self, m: Tensor, j: Tensor) -> Tensor:
         return self.l1 * l1_loss(m) + self.tv * btv_loss(m, (self.weights[0][j], self.weights[1][j]), self.size)
@@ -60,15 +65,23 @@ class _BidirectionalProblem:
         return value, d_m[:, -1]
 
     def iteration(self, pair: Tensor, idx: Tensor, noise: Tensor | None, value: Tensor
-                  ) -> tuple[Tensor, Tensor, Objective]:
+                  ) -> tuple[Tensor, Tensor, Objective, dict[str, Tensor]]:
         md, mi = pair[:, :1], pair[:, 1:]
         m = md * mi
         x, x0, t, bs = self.images[idx], self.baseline[idx], self.targets[idx], self.s.batch_size
 
-        def ig(start: Tensor, end: Tensor, mask: Tensor) -> Tensor:
-            return path_gradient(self.model, start, end, upsample(mask, self.size), t, self.alphas, noise, bs)[0]
+        info: dict[str, Tensor] = {}
 
-        g_m_del, g_m_ins, g_d, g_i = ig(x0, x, m), ig(x, x0, m), ig(x0, x, md), ig(x, x0, mi)
+        def ig(name: str, start: Tensor, end: Tensor, mask: Tensor, p_start: Tensor) -> Tensor:
+            """One path's direction; its sum and the path's probability change go to the trace."""
+            g, probs = path_gradient(self.model, start, end, upsample(mask, self.size), t, self.alphas, noise, bs)
+            info[f"ig_sum_{name}"] = (mask * upsample_adjoint(mask, g)).flatten(1).sum(1)
+            info[f"path_delta_{name}"] = probs[:, -1] - p_start
+            return g
+
+        p0, p1 = self.p_blurred[idx], self.p_clean[idx]
+        g_m_del, g_m_ins = ig("deletion", x0, x, m, p0), ig("insertion", x, x0, m, p1)
+        g_d, g_i = ig("deletion_md", x0, x, md, p0), ig("insertion_mi", x, x0, mi, p1)
         g_m = upsample_adjoint(m, g_m_del - g_m_ins)
         leaf = m.detach().requires_grad_(True)
         with torch.enable_grad():
@@ -81,7 +94,7 @@ class _BidirectionalProblem:
         def objective(pairs: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
             return self.score(pairs, idx[rows])
 
-        return direction, value, objective
+        return direction, value, objective, info
 
 
 def igospp(

@@ -39,13 +39,14 @@ def upsample_adjoint(mask: Tensor, grad_up: Tensor) -> Tensor:
 def _path_points(
     start: Tensor, end: Tensor, mask_up: Tensor, alphas: Tensor, noise: Tensor | None, batch_size: int
 ) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor]]:
-    """Chunks of path points ``(image index, step index, α, x)``, ``batch_size`` at a time."""
-    n, k = start.shape[0], alphas.shape[0]
+    """Chunks of path points ``(image index, step index, α, x)``, ``batch_size`` at a time; ``alphas`` is
+    ``[K]`` (one grid for every image) or ``[N, K]`` (a grid per image)."""
+    n, k = start.shape[0], alphas.shape[-1]
     diff = end - start
     pairs = torch.cartesian_prod(torch.arange(n, device=start.device), torch.arange(k, device=start.device))
     for i in range(0, pairs.shape[0], batch_size):
         img, step = pairs[i : i + batch_size].unbind(1)
-        a = alphas[step].view(-1, 1, 1, 1)
+        a = (alphas[step] if alphas.dim() == 1 else alphas[img, step]).view(-1, 1, 1, 1)
         x = start[img] + a * mask_up[img] * diff[img]
         if noise is not None:
             x = x + noise[step]
@@ -61,25 +62,32 @@ def path_gradient(
     alphas: Tensor,
     noise: Tensor | None,
     batch_size: int,
+    weights: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Integrated gradient of the class probability along the mask path, w.r.t. ``U(M)``.
 
     Path point ``k`` of image ``n``: ``x = start + α_k · U(M) ⊙ (end − start) + ε_k``, i.e.
-    ``Φ(end, start, α_k U(M))`` plus noise. Returns ``d/dU mean_k p_c(x_k)`` as
-    ``[N, 1, H, W]`` and the probability at every path point ``[N, K]``. All ``N·K`` points go
-    through the model ``batch_size`` at a time.
+    ``Φ(end, start, α_k U(M))`` plus noise. Returns ``d/dU mean_k p_c(x_k)`` (the I-GOS paper's
+    direction: each point's gradient carries its ``α_k``) as ``[N, 1, H, W]``, or with ``weights``
+    (``[K]`` or ``[N, K]``) ``Σ_k w_k · ∂p_c/∂(α U)(x_k)`` (textbook integrated gradients for
+    ``w_k`` = the quadrature weights ``dα``), and the probability at every path point ``[N, K]``.
+    All ``N·K`` points go through the model ``batch_size`` at a time.
     """
     diff = end - start
     grad_up = torch.zeros_like(mask_up)
-    probs = torch.zeros(start.shape[0], alphas.shape[0], device=start.device, dtype=start.dtype)
+    probs = torch.zeros(start.shape[0], alphas.shape[-1], device=start.device, dtype=start.dtype)
     for img, step, a, x in _path_points(start, end, mask_up, alphas, noise, batch_size):
         x.requires_grad_(True)
         with torch.enable_grad():
             p = class_probability(model, x, targets[img])
             (gx,) = torch.autograd.grad(p.sum(), x)
-        grad_up.index_add_(0, img, a * (gx * diff[img]).sum(1, keepdim=True))
+        if weights is None:
+            factor = a
+        else:
+            factor = (weights[step] if weights.dim() == 1 else weights[img, step]).view(-1, 1, 1, 1)
+        grad_up.index_add_(0, img, factor * (gx * diff[img]).sum(1, keepdim=True))
         probs[img, step] = p.detach()
-    return grad_up / alphas.shape[0], probs
+    return (grad_up / alphas.shape[-1] if weights is None else grad_up), probs
 
 
 @torch.no_grad()
@@ -94,7 +102,7 @@ def path_scores(
     batch_size: int,
 ) -> Tensor:
     """Class probability at the path points of ``path_gradient``, without gradients: ``[N, K]``."""
-    probs = torch.zeros(start.shape[0], alphas.shape[0], device=start.device, dtype=start.dtype)
+    probs = torch.zeros(start.shape[0], alphas.shape[-1], device=start.device, dtype=start.dtype)
     for img, step, _, x in _path_points(start, end, mask_up, alphas, noise, batch_size):
         probs[img, step] = class_probability(model, x, targets[img])
     return probs
@@ -124,6 +132,7 @@ class SearchResult(NamedTuple):
     probability: Tensor
     trials: Tensor
     accepted: Tensor
+    tried: list[list[tuple[float, float]]] | None = None  # per image: every (step, F) scored, in order
 
 
 def line_search(
@@ -155,6 +164,7 @@ def line_search(
     new_prob = torch.zeros_like(new_value)
     accepted = torch.zeros(b, dtype=torch.bool, device=device)
     trials = torch.zeros(b, dtype=torch.long, device=device)
+    tried: list[list[tuple[float, float]]] = [[] for _ in range(b)]
     pending = torch.arange(b, device=device)
     current = first_step.clone().to(dtype)
     powers = decay ** torch.arange(trials_per_batch, device=device, dtype=dtype)
@@ -168,6 +178,8 @@ def line_search(
         trial_masks = project(mask[img] - a.view(-1, 1, 1, 1) * direction[img])
         f, p = objective(trial_masks, img)
         trials.index_add_(0, img, torch.ones_like(img))
+        for i, step_t, f_t in zip(img.tolist(), a.tolist(), f.tolist()):
+            tried[i].append((step_t, f_t))
         passed = f <= value[img] - armijo * a * gnorm2[img]
         for t in passed.nonzero().flatten().tolist():  # the first pass of an image is its largest step
             i = int(img[t])
@@ -179,4 +191,6 @@ def line_search(
     if fallback.numel():
         new_value[fallback], new_prob[fallback] = objective(new_mask[fallback], fallback)
         trials.index_add_(0, fallback, torch.ones_like(fallback))
-    return SearchResult(step, new_mask, new_value, new_prob, trials, accepted)
+        for i in fallback.tolist():
+            tried[i].append((float(min_step), float(new_value[i])))
+    return SearchResult(step, new_mask, new_value, new_prob, trials, accepted, tried)
