@@ -41,6 +41,8 @@ def timed(spec: BenchSpec, ray: RayOptions | None) -> tuple[float, float, float,
             start = time.perf_counter() - t0
         summary = run_bench(spec, Path(d) / "run", ray=ray)
         wall = time.perf_counter() - t0
+        if summary.images_failed or (summary.ray and summary.ray.units_failed) or not summary.rows_written:
+            raise SystemExit(f"the run failed: {summary}")
         if ray is not None:
             ray_module.shutdown()
         units = summary.ray.units_done if summary.ray else 0
@@ -54,7 +56,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=8)
     ap.add_argument("--every", type=int, default=7)
     ap.add_argument("--methods", nargs="+", default=["igos", "gradcam", "ebp"])
-    ap.add_argument("--resolutions", nargs="+", type=int, default=[28, 14])
+    ap.add_argument("--resolutions", nargs="+", type=int, default=[28])
     ap.add_argument("--images-per-batch", type=int, default=2)
     args = ap.parse_args()
     spec = BenchSpec(Path(args.images), ["efficientnet-lite0"], args.methods, args.resolutions, limit=args.limit,

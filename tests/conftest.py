@@ -37,6 +37,43 @@ class LinearScore(nn.Module):
         return torch.stack([s, torch.zeros_like(s)], dim=1)
 
 
+def squares(weight: float) -> tuple[LinearScore, torch.Tensor]:
+    """Two 32×32 images, each a bright 10×10 square, and a LinearScore model that weighs exactly the
+    squares' pixels by ``weight`` (class 0's probability rises with what is left of the squares)."""
+    x = torch.zeros(2, 3, 32, 32)
+    x[0, :, 4:14, 4:14] = 1
+    x[1, :, 18:28, 16:26] = 1
+    w = torch.zeros(3, 32, 32)
+    w[:, 4:14, 4:14] = w[:, 18:28, 16:26] = weight
+    return LinearScore(w), x
+
+
+@pytest.fixture
+def image_dir(tmp_path):
+    """Six 40×40 noise photos and one file that is not an image."""
+    import numpy as np
+    from PIL import Image
+
+    d = tmp_path / "images"
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray((rng.random((40, 40, 3)) * 255).astype(np.uint8)).save(d / f"img{i}.png")
+    (d / "broken.png").write_text("not an image")
+    return d
+
+
+@pytest.fixture
+def photo(tmp_path):
+    """A 60×30 (wide) noise photo file."""
+    import numpy as np
+    from PIL import Image
+
+    path = tmp_path / "wide.png"
+    Image.fromarray((np.random.default_rng(0).random((30, 60, 3)) * 255).astype(np.uint8)).save(path)
+    return path
+
+
 @pytest.fixture
 def tiny_net():
     return TinyNet().eval()

@@ -9,9 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from igos.bench import BenchSpec, plan_jobs, read_labels, run_bench
 from igos.cli import main
@@ -19,17 +17,6 @@ from igos.store import ResultStore
 
 TESTS = Path(__file__).parent
 SRC = TESTS.parent / "src"
-
-
-@pytest.fixture
-def image_dir(tmp_path):
-    d = tmp_path / "images"
-    d.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(6):
-        Image.fromarray((rng.random((40, 40, 3)) * 255).astype(np.uint8)).save(d / f"img{i}.png")
-    (d / "broken.png").write_text("not an image")
-    return d
 
 
 def bench_args(image_dir, out):
@@ -107,10 +94,10 @@ def test_changed_settings_make_new_rows_and_tables_read_them(tmp_path, image_dir
     monkeypatch.syspath_prepend(str(TESTS))
     run = tmp_path / "run"
     spec = BenchSpec(image_dir, ["tinymodels:tiny_classifier"], ["gradient"], [7], limit=4)  # broken.png first
-    s1 = run_bench(spec, run, log=lambda *_: None)
+    s1 = run_bench(spec, run)
     assert s1.rows_written == 3 and s1.images_failed == 1
     spec.options = {"gradient": {"batch_size": 2}}
-    s2 = run_bench(spec, run, log=lambda *_: None)
+    s2 = run_bench(spec, run)
     assert s2.rows_written == 3  # a new settings hash: new rows, old ones kept
     store = ResultStore(run)
     assert len(store.rows()) == 6
@@ -132,10 +119,10 @@ def test_a_changed_library_default_makes_new_rows(tmp_path, image_dir, monkeypat
     run = tmp_path / "run"
     spec = BenchSpec(image_dir, ["tinymodels:tiny_classifier"], ["igos"], [7], limit=3,
                      options={"igos": {"iterations": 2, "steps": 3}})
-    assert run_bench(spec, run, log=lambda *_: None).rows_written == 2
-    assert run_bench(spec, run, log=lambda *_: None).rows_written == 0  # same defaults: nothing new
+    assert run_bench(spec, run).rows_written == 2
+    assert run_bench(spec, run).rows_written == 0  # same defaults: nothing new
     monkeypatch.setitem(igos_module.REGULARISATION, 7, (0.5, 2.5))
-    assert run_bench(spec, run, log=lambda *_: None).rows_written == 2
+    assert run_bench(spec, run).rows_written == 2
     store = ResultStore(run)
     params = sorted((r["settings"]["parameters"]["l1"], r["settings"]["parameters"]["tv"]) for r in store.rows())
     store.close()

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 ray = pytest.importorskip("ray", reason="Ray is the optional extra igos[ray]")
 
@@ -22,17 +21,6 @@ from igos.store import ResultStore, saliency_from_row  # noqa: E402
 TESTS = Path(__file__).parent
 SRC = TESTS.parent / "src"
 OPTIONS = {"igos": {"iterations": 3, "steps": 4, "batch_size": 4}}
-
-
-@pytest.fixture
-def image_dir(tmp_path):
-    d = tmp_path / "images"
-    d.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(6):
-        Image.fromarray((rng.random((40, 40, 3)) * 255).astype(np.uint8)).save(d / f"img{i}.png")
-    (d / "broken.png").write_text("not an image")
-    return d
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from conftest import LinearScore
+from conftest import LinearScore, squares
 
 from igos.methods.igos import default_regularisation, igos
 from igos.methods.optim import path_gradient, project_direction, upsample_adjoint
@@ -220,17 +220,8 @@ def test_explain_warns_about_a_flat_map(capsys, tmp_path):
     assert out.count("warning: the mask never left M = 1") == 1 and "stall_retries=2" in out
 
 
-def _squares(weight):
-    x = torch.zeros(2, 3, 32, 32)
-    x[0, :, 4:14, 4:14] = 1
-    x[1, :, 18:28, 16:26] = 1
-    w = torch.zeros(3, 32, 32)
-    w[:, 4:14, 4:14] = w[:, 18:28, 16:26] = weight
-    return LinearScore(w), x
-
-
 def test_stall_retries_relax_lambda_until_the_mask_moves():
-    net, x = _squares(0.003)  # p = 0.71: at λ = (1, 1) no step pays, at 0.3 × λ it does
+    net, x = squares(0.003)  # p = 0.71: at λ = (1, 1) no step pays, at 0.3 × λ it does
     plain = igos(net, x, target=0, **OPTS)
     assert all(t["stalled"] and t["retries"] == 0 for t in plain.trace)
     relaxed = igos(net, x, target=0, stall_retries=2, **OPTS)

@@ -67,3 +67,40 @@ class _Slow(nn.Module):
 def slow_classifier() -> nn.Module:
     """The tiny classifier at 10 ms per model call: a run long enough to interrupt."""
     return _Slow()
+
+
+def sized_classifier(classes: int = 4, width: int = 6) -> nn.Module:
+    """A factory with keyword arguments (``--model-arg classes=3 width=8``)."""
+    g = torch.Generator().manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+                        nn.Linear(4 * width, classes))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=g))
+    return net
+
+
+class _Wrapped(nn.Module):
+    def __init__(self, kind: str):
+        super().__init__()
+        self.net, self.kind = tiny_classifier(), kind
+
+    def forward(self, x):
+        logits = self.net(x)
+        if self.kind == "tuple":
+            return logits, logits.detach() * 0
+        if self.kind == "dict":
+            return {"logits": logits, "aux": logits.sum()}
+        return {"features": logits}  # no logits to be found
+
+
+def returns_tuple() -> nn.Module:
+    return _Wrapped("tuple")
+
+
+def returns_dict() -> nn.Module:
+    return _Wrapped("dict")
+
+
+def returns_no_logits() -> nn.Module:
+    return _Wrapped("none")

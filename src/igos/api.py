@@ -110,21 +110,23 @@ def explain_stream(
     resize: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     ray: Any = None,
-    weights: str | None = None,
+    model_options: dict[str, Any] | None = None,
     **options: Any,
 ) -> Iterator[Explanation | Failure]:
     """:func:`explain` as a stream: each :class:`Explanation` as soon as its batch is done, and a
     :class:`~igos.pipeline.Failure` for each unreadable file. Arguments and checks as :func:`explain`;
     they are checked before the first image is read.
 
-    ``ray``: an :class:`igos.distributed.RayOptions` runs the batches on Ray workers, which load the
-    model by name (``model`` must then be a name, with ``weights`` for a state-dict file); records
-    arrive in the order their batches finish."""
+    ``model_options``: keyword arguments of :func:`~igos.models.load_model` (``weights``, ``dtype``, …)
+    when ``model`` is a name. ``ray``: an :class:`igos.distributed.RayOptions` runs the batches on Ray
+    workers, which load the model by name themselves (``model`` must then be a name); records arrive
+    in the order their batches finish."""
     task = Task.make(method, resolution, options, seed=seed, evaluate=evaluate)
     items = _items(inputs, target)
+    model_options = dict(model_options or {})
     if ray is not None:
-        return _on_ray(items, model, task, images_per_batch, resize, device, weights, ray, progress)
-    preset = resolve_model(load_model(model, weights=weights) if isinstance(model, str) else model, device)
+        return _on_ray(items, model, task, images_per_batch, resize, device, model_options, ray, progress)
+    preset = resolve_model(load_model(model, **model_options) if isinstance(model, str) else model, device)
     done = 0
 
     def tick(n: int) -> None:
@@ -137,13 +139,13 @@ def explain_stream(
 
 
 def _on_ray(items: list[Item], model: Any, task: Task, images_per_batch: int, resize: str | None, device: Any,
-            weights: str | None, ray: Any, progress: Callable[[int, int], None] | None
+            model_options: dict[str, Any], ray: Any, progress: Callable[[int, int], None] | None
             ) -> Iterator[Explanation | Failure]:
     from .distributed import make_units, ray_stream
 
     if not isinstance(model, str):
         raise TypeError("with ray, give the model by name (Ray workers load it themselves), not a ModelPreset")
-    units = make_units(items, model, [task], images_per_batch, weights=weights,
+    units = make_units(items, model, [task], images_per_batch, model_options=model_options,
                        device=None if device is None else str(device), resize=resize)
     for done, rec in enumerate(ray_stream(units, ray), start=1):  # one record per image
         yield rec
@@ -160,7 +162,7 @@ def _items(inputs: str | os.PathLike | Sequence[str | os.PathLike] | Tensor, tar
         files = find_images(paths)
         if not files:
             raise ValueError(f"no image files found in {', '.join(map(str, paths))}")
-        sources, names = files, [str(f) for f in files]
+        sources, names = [f.resolve() for f in files], [str(f) for f in files]  # absolute: Ray workers
     targets = _targets_for(target, len(sources))
     return [Item(n, s, t) for n, s, t in zip(names, sources, targets)]
 
@@ -180,7 +182,8 @@ def evaluate(
     """
     preset = resolve_model(model, device)
     if not isinstance(images, Tensor):
-        images = load_image(Path(images), preset.input_size, preset.resize).unsqueeze(0)
+        images = load_image(Path(images), preset.input_size, preset.resize, crop_fraction=preset.crop_fraction,
+                            interpolation=preset.interpolation).unsqueeze(0)
     images = check_images(images).to(preset.device)
     return deletion_insertion(preset.model, images, torch.as_tensor(saliency), target, batch_size=batch_size)
 

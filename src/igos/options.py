@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["parse_value", "parse_options", "parse_method_options"]
+__all__ = ["parse_value", "parse_options", "parse_method_options", "parse_size"]
 
 
 def parse_value(text: str) -> Any:
@@ -44,3 +44,17 @@ def parse_method_options(pairs: Sequence[str]) -> dict[str, dict[str, Any]]:
             raise ValueError(f"--set expects METHOD.KEY=VALUE (e.g. igos.iterations=10), got {pair!r}")
         out.setdefault(method, {})[name.replace("-", "_")] = value
     return out
+
+
+def parse_size(text: str | int) -> int | tuple[int, int]:
+    """``"28"`` -> 28, ``"14x28"`` (height × width) -> ``(14, 28)``; ``ValueError`` naming the text otherwise."""
+    if isinstance(text, int):
+        return text
+    parts = str(text).lower().replace("×", "x").split("x")
+    try:
+        values = [int(v) for v in parts]
+    except ValueError:
+        raise ValueError(f"expected a size like 28 or 14x28 (height x width), got {text!r}") from None
+    if len(values) not in (1, 2) or min(values) < 1:
+        raise ValueError(f"expected a size like 28 or 14x28 (height x width), positive, got {text!r}")
+    return values[0] if len(values) == 1 or values[0] == values[1] else (values[0], values[1])

@@ -100,7 +100,8 @@ def _load(items: Sequence[Item], preset: ModelPreset, resize: str | None) -> tup
             images.append(item.source)
         else:
             try:
-                images.append(load_image(item.source, preset.input_size, resize or preset.resize))
+                images.append(load_image(item.source, preset.input_size, resize or preset.resize,
+                                         crop_fraction=preset.crop_fraction, interpolation=preset.interpolation))
             except ImageLoadError as exc:
                 failures.append(Failure(item.name, "load", exc.reason))
                 continue

@@ -130,9 +130,9 @@ def _from_bench(run_dir: Path, page: _Page, cmap: str, alpha: float, max_images:
             out.append(page.thumb(_jpeg(to_pil(image)), name))
         out.append(f"{head}</div>")
         order = {m: i for i, m in enumerate(tables.method_order(r["method"] for r in rs))}
-        for r in sorted(rs, key=lambda r: (order[r["method"]], r["variant"], -tables.column(r))):
+        for r in sorted(rs, key=lambda r: (order[r["method"]], r["variant"], -tables.area(tables.column(r)))):
             label = tables.display_name(r["method"]) + \
-                    ("" if r["variant"] == "default" else f" {r['variant']}") + f" {tables.column(r)}²"
+                    ("" if r["variant"] == "default" else f" {r['variant']}") + f" {tables.label(tables.column(r))}"
             if image is not None:
                 out.append(_cell_html(page, image, saliency_from_row(r), label, r, cmap, alpha))
         out.append("</div>")
@@ -168,7 +168,7 @@ def _from_explain(folder: Path, page: _Page, cmap: str, alpha: float, max_images
                "insertion": r.get("insertion", {}).get("auc", float("nan")),
                "x": curves.get("x"), "deletion_curve": curves.get("deletion"),
                "insertion_curve": curves.get("insertion")}
-        label = f"{r['method']} {r['resolution'][0]}²"
+        label = f"{r['method']} {tables.label(tuple(r['resolution']))}"
         page.parts.append(f'<div class="imgrow"><div class="cell">{page.thumb(_jpeg(to_pil(image)), r["path"])}'
                           f"<b>{html.escape(Path(r['path']).name)}</b><br>{html.escape(r['target_name'])} "
                           f"p={r['probability']:.3f}</div>"
@@ -217,7 +217,8 @@ def write_run_figures(run_dir: str | Path, out_dir: str | Path | None = None, *,
         variant = "" if r["variant"] == "default" else f"-{r['variant']}"
         stem = f"{Path(r['image']).stem}__{r['model']}__{r['method']}{variant}__{side}"
         stem = stem.replace("/", "_").replace(":", "_")
-        title = f"{r['target_name']} ({r['target']}) p={r['probability']:.3f} · {r['method']}{variant} {side}×{side}"
+        title = (f"{r['target_name']} ({r['target']}) p={r['probability']:.3f} · {r['method']}{variant} "
+                 f"{tables.label(side)}")
         written.append(save_explanation_figure(out / f"{stem}.png", image, saliency_from_row(r), title=title,
                                                x=r["x"], deletion_curve=r["deletion_curve"],
                                                insertion_curve=r["insertion_curve"], deletion=r["deletion"],

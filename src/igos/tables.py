@@ -15,7 +15,8 @@ from typing import Any
 from .methods.registry import REGISTRY
 
 __all__ = ["Cell", "latest_settings", "summarise", "main_table", "runtime_table", "ablation_table", "objective_table",
-           "per_image_table", "t_critical", "sections", "render", "display_name", "method_order", "column"]
+           "per_image_table", "t_critical", "sections", "render", "display_name", "method_order", "column", "label",
+           "area"]
 
 # two-sided 95 % critical values of Student's t, df = 1..30; beyond that the normal 1.96
 _T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
@@ -65,8 +66,32 @@ def _ci(values: list[float]) -> float:
     return t_critical(len(values)) * statistics.stdev(values) / math.sqrt(len(values))
 
 
-def column(row: dict[str, Any]) -> int:
-    return int(row["resolution"]) or int(row["saliency_shape"][0])
+def column(row: dict[str, Any]) -> int | str:
+    """A row's resolution column: the side of a square map (a method's own size for 0), ``"HxW"`` otherwise."""
+    res = row["resolution"]
+    if isinstance(res, str) and "x" in res:
+        return res
+    if int(res):
+        return int(res)
+    h, w = row["saliency_shape"]
+    return int(h) if h == w else f"{h}x{w}"
+
+
+def area(res: int | str) -> int:
+    """Cells of a resolution column (for sorting: largest first)."""
+    h, _, w = str(res).partition("x")
+    return int(h) * int(w or h)
+
+
+def label(res: int | str | tuple[int, int]) -> str:
+    """``28`` -> ``28×28``, ``"14x28"`` or ``(14, 28)`` -> ``14×28``."""
+    if isinstance(res, tuple):
+        return f"{res[0]}×{res[1]}"
+    return str(res).replace("x", "×") if isinstance(res, str) else f"{res}×{res}"
+
+
+def _resolutions(keys: Iterable[tuple]) -> list[int | str]:
+    return sorted({k[3] for k in keys}, key=area, reverse=True)
 
 
 def _cell_key(row: dict[str, Any]) -> tuple[str, str, str, int]:
@@ -115,11 +140,11 @@ def _fmt(v: float, ci: float) -> str:
 def main_table(cells: dict, model: str, variant: str = "default") -> tuple[list[str], list[list[str]]]:
     """Rows = methods, columns = resolutions (high to low), cells = deletion / insertion."""
     keys = [k for k in cells if k[0] == model and k[2] == variant]
-    resolutions = sorted({k[3] for k in keys}, reverse=True)
+    resolutions = _resolutions(keys)
     methods = method_order({k[1] for k in keys})
     best_del = {r: min((cells[k].deletion for k in keys if k[3] == r), default=None) for r in resolutions}
     best_ins = {r: max((cells[k].insertion for k in keys if k[3] == r), default=None) for r in resolutions}
-    header = ["method"] + [f"{r}×{r}" for r in resolutions]
+    header = ["method"] + [label(r) for r in resolutions]
     body = []
     for m in methods:
         line = [display_name(m)]
@@ -144,8 +169,8 @@ def runtime_table(cells: dict, model: str) -> tuple[list[str], list[list[str]]]:
     The median comes first because it is robust to images that ran while something else held the
     machine; the mean is the paper's figure."""
     keys = [k for k in cells if k[0] == model and k[2] == "default"]
-    resolutions = sorted({k[3] for k in keys}, reverse=True)
-    header = ["method"] + [f"{r}×{r}" for r in resolutions]
+    resolutions = _resolutions(keys)
+    header = ["method"] + [label(r) for r in resolutions]
     body = []
     for m in method_order({k[1] for k in keys}):
         line = [display_name(m)]
@@ -162,9 +187,8 @@ def ablation_table(cells: dict, model: str) -> tuple[list[str], list[list[str]]]
                 if any(k[0] == model and k[1] == "igos" and k[2] == v for k in cells)]
     if len(variants) < 2:
         return None
-    resolutions = sorted({k[3] for k in cells if k[0] == model and k[1] == "igos" and k[2] != "default"},
-                         reverse=True)
-    header = ["I-GOS variant"] + [f"{r}×{r}" for r in resolutions]
+    resolutions = _resolutions(k for k in cells if k[0] == model and k[1] == "igos" and k[2] != "default")
+    header = ["I-GOS variant"] + [label(r) for r in resolutions]
     names = {"default": "full", "no-tv": "without TV", "no-noise": "without noise", "fixed-step": "fixed step (1)"}
     body = []
     for v in variants:
@@ -180,13 +204,13 @@ def ablation_table(cells: dict, model: str) -> tuple[list[str], list[list[str]]]
 
 def objective_table(cells: dict, model: str) -> tuple[list[str], list[list[str]]] | None:
     """Final objective (mean over images, lower is better) of I-GOS and Mask under the same λ."""
-    res = sorted({k[3] for k in cells if k[0] == model and k[1] == "mask" and k[2] == "same-lambda"}, reverse=True)
+    res = _resolutions(k for k in cells if k[0] == model and k[1] == "mask" and k[2] == "same-lambda")
     if not res:
         return None
-    header = ["method"] + [f"{r}×{r}" for r in res]
+    header = ["method"] + [label(r) for r in res]
     body = []
-    for label, key in (("I-GOS", ("igos", "default")), ("Mask (same λ1, λ2, β = 2)", ("mask", "same-lambda"))):
-        line = [label]
+    for name, key in (("I-GOS", ("igos", "default")), ("Mask (same λ1, λ2, β = 2)", ("mask", "same-lambda"))):
+        line = [name]
         for r in res:
             c = cells.get((model, key[0], key[1], r))
             line.append("–" if c is None or c.objective is None

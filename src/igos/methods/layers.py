@@ -52,10 +52,17 @@ def last_spatial_layer(model: nn.Module, image: Tensor) -> str:
     finally:
         for h in handles:
             h.remove()
-    spatial = [n for n, s in order if len(s) == 4 and s[2] > 1 and s[3] > 1 and calls[n] == 1]
+    spatial = [i for i, (n, s) in enumerate(order) if len(s) == 4 and s[2] > 1 and s[3] > 1 and calls[n] == 1]
+    tokens = [n for n, s in order[spatial[-1] + 1 if spatial else 0 :] if len(s) == 3 and s[1] > 1]
+    if tokens:
+        where = f"after its last spatial layer {order[spatial[-1]][0]!r}" if spatial else "and no spatial layer"
+        raise ValueError(f"the model has token layers ({tokens[-1]!r} gives [N, tokens, channels]) {where}: it is "
+                         "a transformer, and GradCAM needs a late [N, C, h, w] feature map. igos does not reshape "
+                         "tokens to a grid; name a spatial layer with layer=..., or use a model-agnostic method "
+                         "(igos, igospp, mask, rise, ig, gradient)")
     if not spatial:
         raise ValueError("found no layer with a spatial [N, C, h, w] output; name one with layer=...")
-    return spatial[-1]
+    return order[spatial[-1]][0]
 
 
 @contextlib.contextmanager
