@@ -210,7 +210,9 @@ def _huggingface(name: str, weights: str | None) -> ModelPreset:
 def _factory(spec: str, weights: str | None, model_args: dict[str, Any]) -> ModelPreset:
     module_name, _, attr = spec.partition(":")
     try:
-        factory = getattr(importlib.import_module(module_name), attr)
+        factory = importlib.import_module(module_name)
+        for part in attr.split("."):  # "module:Class.from_name" works too
+            factory = getattr(factory, part)
     except (ImportError, AttributeError) as exc:
         raise ModelLoadError(f"cannot import {spec!r}: {exc}") from exc
     try:
