@@ -190,10 +190,11 @@ def ray_stream(units: Sequence[Unit], options: RayOptions, stats: RayStats | Non
     threads = options.threads_per_worker or max(1, int(options.cpus_per_worker))
     # Ray starts workers with OMP_NUM_THREADS = their CPUs; torch.set_num_threads alone does not reach every
     # OpenMP region (measured: units 25-40 % slower at 2 threads), so the worker starts with the right value
-    env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    # (Ray's own default when the two agree: then its prestarted workers serve, no new worker is started)
+    extra = {} if threads == int(options.cpus_per_worker) else {
+        "runtime_env": {"env_vars": {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}}}
     remote = ray.remote(run_unit).options(num_cpus=options.cpus_per_worker, num_gpus=options.gpus_per_worker,
-                                          max_retries=options.max_retries, retry_exceptions=False,
-                                          runtime_env={"env_vars": env})
+                                          max_retries=options.max_retries, retry_exceptions=False, **extra)
     window = options.window or 2 * slots
     queue, flying = list(units), {}
     while queue or flying:
