@@ -49,6 +49,10 @@ def test_two_workers_give_the_rows_of_the_plain_run(image_dir, tmp_path, worker_
     assert plain.rows_written == summary.rows_written == expected
     assert summary.ray.units_done == summary.ray.units_total == 4 * 3 and summary.ray.slots == 2  # 7 files / 2
     assert summary.images_failed == plain.images_failed == 1  # broken.png, recorded, the run went on
+    for run in ("plain", "ray"):  # once, although each of its units on Ray read it
+        store = ResultStore.open_existing(tmp_path / run)
+        assert [f[0] for f in store.failures()] == ["broken.png"]
+        store.close()
     a, b = table(tmp_path / "plain"), table(tmp_path / "ray")
     assert a.keys() == b.keys()
     for key in a:

@@ -192,12 +192,11 @@ def _on_ray(spec: BenchSpec, model_name: str, items: list[Item], jobs: list[Task
             summary: BenchSummary, progress: Callable[..., Any] | None, ray: Any) -> None:
     from .distributed import RayStats, make_units, ray_stream
 
-    name = model_name  # a preset's name is the name it was loaded by
-    recorder = BenchRecorder(store, spec, name, jobs, summary)
+    recorder = BenchRecorder(store, spec, model_name, jobs, summary)  # a preset is named by what loaded it
     units = make_units(recorder.todo(items), model_name, jobs, spec.images_per_batch, device=spec.device,
                        model_options={"dtype": spec.dtype}, keep_images=False, skip=recorder.done)
     summary.ray = summary.ray or RayStats()
-    bar = progress(total=len(units), desc=f"{name} (Ray)", unit="unit") if progress else None
+    bar = progress(total=len(units), desc=f"{model_name} (Ray)", unit="unit") if progress else None
 
     def tick(stats: RayStats) -> None:
         if bar is not None:
@@ -279,6 +278,7 @@ class BenchRecorder:
         self.settings = {j: settings_of(spec, j) for j in jobs}
         self.keys = {j: settings_hash(s) for j, s in self.settings.items()}
         self.done_keys = store.done_keys()
+        self.failures: set[Failure] = set()  # on Ray, every unit of an unreadable image reports it: store it once
 
     def done(self, item: Item, job: Task) -> bool:
         return row_key(item.name, self.model, job, self.keys[job]) in self.done_keys
@@ -291,6 +291,9 @@ class BenchRecorder:
 
     def write(self, rec: Explanation | Failure) -> None:
         if isinstance(rec, Failure):
+            if rec in self.failures:
+                return
+            self.failures.add(rec)
             self.store.add_failure(rec.name, self.model, rec.stage, rec.error)
             if rec.stage in ("load", "model"):
                 self.summary.failed_images.add(rec.name)
@@ -300,6 +303,5 @@ class BenchRecorder:
         if self.store.add(record_to_row(rec, job, self.keys[job], self.settings[job])):
             self.summary.rows_written += 1
             if (rec.trace or {}).get("stalled"):
-                h, w = rec.resolution
-                self.summary.stalled.append(f"{rec.path} ({job.label} {h if h == w else f'{h}x{w}'})")
+                self.summary.stalled.append(f"{rec.path} ({job.label} {resolution_key(rec.resolution)})")
         self.done_keys.add(row_key(rec.path, self.model, job, self.keys[job]))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -196,10 +196,10 @@ def ray_stream(units: Sequence[Unit], options: RayOptions, stats: RayStats | Non
     remote = ray.remote(run_unit).options(num_cpus=options.cpus_per_worker, num_gpus=options.gpus_per_worker,
                                           max_retries=options.max_retries, retry_exceptions=False, **extra)
     window = options.window or 2 * slots
-    queue, flying = list(units), {}
+    queue, flying = deque(units), {}
     while queue or flying:
         while queue and len(flying) < window:
-            unit = queue.pop(0)
+            unit = queue.popleft()
             flying[remote.remote(unit, threads)] = unit
         ready, _ = ray.wait(list(flying), num_returns=1)
         for ref in ready:

@@ -19,7 +19,7 @@ from torch import Tensor
 from .explanations import Explanation
 from .images import ImageLoadError, load_image
 from .methods import get_method
-from .methods.common import NonFiniteOutputError
+from .methods.common import check_finite
 from .metrics import deletion_insertion
 from .models import ModelPreset
 from .perturb import blurred_baseline
@@ -86,6 +86,12 @@ class Batch:
     probabilities: Tensor
     failures: list[Failure] = field(default_factory=list)
 
+    @classmethod
+    def empty(cls, failures: list[Failure]) -> Batch:
+        """A batch with no usable image, only the failures that say why."""
+        none = torch.empty(0)
+        return cls([], none, none, none, none, failures)
+
 
 def plain_settings(options: dict[str, Any]) -> dict[str, Any]:
     """Options as JSON-able values (a module or tensor option becomes its ``str``)."""
@@ -119,15 +125,15 @@ def prepare_batch(items: Sequence[Item], preset: ModelPreset, *, resize: str | N
     """
     kept, images, failures = _load(items, preset, resize)
     if not kept:
-        return Batch([], torch.empty(0), torch.empty(0), torch.empty(0), torch.empty(0), failures)
+        return Batch.empty(failures)
     x = torch.stack(images).to(preset.device)
     with torch.no_grad():
         logits = preset.model(x)
     if not torch.isfinite(logits).all():
         if strict:
-            raise NonFiniteOutputError("the model returned NaN or infinite outputs; cannot explain them")
+            check_finite(logits)  # raises NonFiniteOutputError
         failures += [Failure(it.name, "model", "the model returned NaN or infinite outputs") for it in kept]
-        return Batch([], torch.empty(0), torch.empty(0), torch.empty(0), torch.empty(0), failures)
+        return Batch.empty(failures)
     classes = logits.shape[1]
     targets = []
     for i, item in enumerate(kept):
@@ -229,9 +235,9 @@ def run(
 
 def _guarded(preset: ModelPreset, batch: Batch, task: Task, rows: list[int], strict: bool
              ) -> list[Explanation | Failure]:
-    if strict:
-        return list(run_task(preset, batch, task, rows))
     try:
         return list(run_task(preset, batch, task, rows))
     except (ValueError, RuntimeError) as exc:
+        if strict:
+            raise
         return [Failure(batch.items[i].name, task.label, str(exc)) for i in rows]

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from ..models import frozen
 from ..perturb import blurred_baseline, check_resolution, l1_loss, tv_loss, upsample
-from .common import Attribution, ImageCounter, check_images, class_probability, resolve_targets
+from .common import Attribution, ImageCounter, check_images, resolve_targets, scores_in_batches
 from .descent import DescentSettings, Objective, descend, new_traces
 from .optim import path_gradient, path_scores, project_direction, upsample_adjoint
 
@@ -174,10 +174,7 @@ class _DeletionProblem:
         self.one = torch.ones(1, device=device, dtype=dtype)
         self.search_alphas = self.one if self.points is None else self.alphas[self.points]
         self.noisy_search = settings.search_noise and settings.noise > 0 and self.points is not None
-        with torch.no_grad():  # p(I0), the start of every deletion path
-            self.p_start = torch.cat([class_probability(model, baseline[i : i + settings.batch_size],
-                                                        targets[i : i + settings.batch_size])
-                                      for i in range(0, baseline.shape[0], settings.batch_size)])
+        self.p_start = scores_in_batches(model, baseline, targets, settings.batch_size)  # p(I0): paths start there
 
     def score(self, masks: Tensor, idx: Tensor, noise: Tensor | None = None, alphas: Tensor | None = None
               ) -> tuple[Tensor, Tensor]:

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from ..models import frozen
 from ..perturb import blurred_baseline, btv_loss, check_resolution, edge_weights, l1_loss, upsample
-from .common import Attribution, ImageCounter, check_images, class_probability, resolve_targets
+from .common import Attribution, ImageCounter, check_images, resolve_targets, scores_in_batches
 from .descent import DescentSettings, Objective, descend, new_traces
 from .igos import search_point_indices
 from .optim import path_gradient, path_scores, project_direction, upsample_adjoint
@@ -42,11 +42,9 @@ class _BidirectionalProblem:
         self.weights = edge_weights(images, edge_sigma)
         self.alphas = torch.arange(1, settings.steps + 1, device=images.device, dtype=images.dtype) / settings.steps
         self.search_alphas = self.alphas[search_point_indices(settings.steps, max(1, search_points))]
-        with torch.no_grad():  # p at the paths' starts: p(I0) for deletion paths, p(I) for insertion paths
-            bs = settings.batch_size
-            self.p_blurred, self.p_clean = (
-                torch.cat([class_probability(model, x[i : i + bs], targets[i : i + bs]) for i in range(0, len(x), bs)])
-                for x in (baseline, images))
+        # p at the paths' starts: p(I0) for deletion paths, p(I) for insertion paths
+        self.p_blurred, self.p_clean = (scores_in_batches(model, x, targets, settings.batch_size)
+                                        for x in (baseline, images))
 
     def reg(self, m: Tensor, j: Tensor) -> Tensor:
         return self.l1 * l1_loss(m) + self.tv * btv_loss(m, (self.weights[0][j], self.weights[1][j]), self.size)
