@@ -7,13 +7,16 @@ from igos.methods.optim import path_gradient, project_direction, upsample_adjoin
 from igos.perturb import blurred_baseline, composite, upsample
 
 OPTS = dict(resolution=7, iterations=6, steps=5, batch_size=8)
+PAPER = dict(OPTS, start=1.0)  # the paper's start, M = 1, where a mask can stall
 
 
 def test_masks_stay_in_unit_interval_and_saliency_is_one_minus_mask(tiny_net, images):
     r = igos(tiny_net, images, **OPTS)
     assert r.saliency.shape == (3, 7, 7) and r.mask.shape == (3, 7, 7)
     assert float(r.mask.min()) >= 0.0 and float(r.mask.max()) <= 1.0
-    torch.testing.assert_close(r.saliency, 1 - r.mask)
+    torch.testing.assert_close(r.saliency, 1 - r.mask, atol=1e-3 + 1e-7, rtol=0)  # + the tie order
+    exact = igos(tiny_net, images, tie_break=0.0, **OPTS)
+    torch.testing.assert_close(exact.saliency, 1 - exact.mask)
     assert r.mask.min() < 1.0  # something was deleted
 
 
@@ -197,7 +200,7 @@ class _Indifferent(torch.nn.Module):
 
 
 def test_a_mask_that_cannot_move_is_reported_as_stalled(images):
-    flat = igos(_Indifferent(), images[:2], **OPTS)
+    flat = igos(_Indifferent(), images[:2], **PAPER)
     assert [t["stalled"] for t in flat.trace] == [True, True]
     assert float((1 - flat.mask).abs().max()) < 1e-3
     # a bright square that the model scores (p = 0.82): deleting it pays, so the mask moves
@@ -206,7 +209,7 @@ def test_a_mask_that_cannot_move_is_reported_as_stalled(images):
     x[1, :, 18:28, 16:26] = 1
     w = torch.zeros(3, 32, 32)
     w[:, 4:14, 4:14] = w[:, 18:28, 16:26] = 0.005
-    moved = igos(LinearScore(w), x, target=0, **OPTS)
+    moved = igos(LinearScore(w), x, target=0, **PAPER)
     assert [t["stalled"] for t in moved.trace] == [False, False]
     assert float((1 - moved.mask).flatten(1).max(1).values.min()) > 0.05
 
@@ -214,29 +217,108 @@ def test_a_mask_that_cannot_move_is_reported_as_stalled(images):
 def test_explain_warns_about_a_flat_map(capsys, tmp_path):
     from igos.cli import _print_summary
 
-    rec = {"path": "a.png", "target_name": "cat", "target": 1, "probability": 0.9, "seconds": 1.0, "stalled": True}
-    _print_summary([rec, {**rec, "path": "b.png", "stalled": False}], [], tmp_path)
+    rec = {"path": "a.png", "target_name": "cat", "target": 1, "probability": 0.9, "seconds": 1.0, "stalled": True,
+           "flat": True}
+    _print_summary([rec, {**rec, "path": "b.png", "stalled": False, "flat": False},
+                    {**rec, "path": "c.png", "stalled": False, "flat": True}], [], tmp_path)
     out = capsys.readouterr().out
-    assert out.count("warning: the mask never left M = 1") == 1 and "stall_retries=2" in out
+    assert out.count("warning: this heatmap is flat") == 2 and "stall_retries=2" in out
+    assert out.count("never left its start") == 1 and out.count("moved as one") == 1
 
 
 def test_stall_retries_relax_lambda_until_the_mask_moves():
     net, x = squares(0.003)  # p = 0.71: at λ = (1, 1) no step pays, at 0.3 × λ it does
-    plain = igos(net, x, target=0, **OPTS)
+    plain = igos(net, x, target=0, **PAPER)
     assert all(t["stalled"] and t["retries"] == 0 for t in plain.trace)
-    relaxed = igos(net, x, target=0, stall_retries=2, **OPTS)
+    relaxed = igos(net, x, target=0, stall_retries=2, **PAPER)
     assert [(t["stalled"], t["retries"], t["l1"], t["tv"]) for t in relaxed.trace] == [(False, 1, 0.3, 0.3)] * 2
     assert float((1 - relaxed.mask).flatten(1).max(1).values.min()) > 0.5
     assert relaxed.forward_images > plain.forward_images  # the retry is counted
-    one = [igos(net, x[i : i + 1], target=0, stall_retries=2, **OPTS) for i in range(2)]
+    one = [igos(net, x[i : i + 1], target=0, stall_retries=2, **PAPER) for i in range(2)]
     torch.testing.assert_close(relaxed.mask, torch.cat([o.mask for o in one]))
 
 
 def test_stall_retries_give_up_after_the_limit(images):
-    r = igos(_Indifferent(), images[:1], stall_retries=2, **OPTS)
+    r = igos(_Indifferent(), images[:1], stall_retries=2, **PAPER)
     t = r.trace[0]
     assert t["stalled"] and t["retries"] == 2 and abs(t["l1"] - 0.09) < 1e-9
     with pytest.raises(ValueError, match="stall_relax"):
-        igos(_Indifferent(), images[:1], stall_retries=1, stall_relax=1.5, **OPTS)
+        igos(_Indifferent(), images[:1], stall_retries=1, stall_relax=1.5, **PAPER)
     with pytest.raises(ValueError, match="stall_retries"):  # checked before any work, stalled or not
-        igos(_Indifferent(), images[:1], stall_retries=-1, **OPTS)
+        igos(_Indifferent(), images[:1], stall_retries=-1, **PAPER)
+
+
+# --- issue 11: the score, the start, the tie order ------------------------------------------------------------
+
+def test_log_odds_is_the_target_logit_against_the_rest():
+    from igos.methods.common import class_probability, class_score
+
+    net, x = squares(0.004)
+    s = class_score(net, x, torch.zeros(2, dtype=torch.long), "log-odds")
+    torch.testing.assert_close(s, (x * net.weight).flatten(1).sum(1))  # two classes: log-odds = logit 0 − logit 1
+    three = _Indifferent()  # logits (2, 0, −1) whatever the image
+    t = torch.tensor([0, 1])
+    p = class_probability(three, x, t)
+    torch.testing.assert_close(class_score(three, x, t, "log-odds"), torch.log(p) - torch.log1p(-p))
+    torch.testing.assert_close(torch.sigmoid(class_score(three, x, t, "log-odds")), p)
+    with pytest.raises(ValueError, match="score must be one of probability, log-odds"):
+        class_score(three, x, t, "logit")
+
+
+def _square_cells(x, side=7):
+    """Cells of a ``side × side`` mask at least half covered by each image's bright square."""
+    cover = torch.nn.functional.adaptive_avg_pool2d(x[:, :1], side)[:, 0]
+    return cover >= 0.5
+
+
+def test_a_start_inside_the_box_lets_the_mask_move_both_ways():
+    net, x = squares(0.003)  # from M = 1 no step pays at λ = (1, 1): the map stalls (test above)
+    r = igos(net, x, target=0, start=0.5, **OPTS)
+    assert float(r.mask.min()) >= 0.0 and float(r.mask.max()) <= 1.0
+    assert not any(t["stalled"] or t["flat"] for t in r.trace)
+    # the empty background went up to 1 (kept), the squares' cells stayed lower (deleted first)
+    square = _square_cells(x)
+    for i in range(2):
+        assert float(r.mask[i][~square[i]].mean()) > 0.98 > 0.95 > float(r.mask[i][square[i]].mean())
+    top = r.saliency.flatten(1).argmax(1)
+    assert all(bool(square[i].flatten()[top[i]]) for i in range(2))
+    one = [igos(net, x[i : i + 1], target=0, start=0.5, **OPTS) for i in range(2)]
+    torch.testing.assert_close(r.mask, torch.cat([o.mask for o in one]))
+
+
+def test_flat_is_judged_on_the_map_and_stalled_from_the_start(images):
+    # nothing lowers the score: from 0.5 the L1 term raises every cell to 1, the mask moved but says nothing
+    r = igos(_Indifferent(), images[:1], start=0.5, **OPTS)
+    assert not r.trace[0]["stalled"] and r.trace[0]["flat"]
+    assert float(r.mask.min()) > 0.999
+    with pytest.raises(ValueError, match="start"):
+        igos(_Indifferent(), images[:1], start=1.5, **OPTS)
+
+
+def test_tie_break_orders_the_cells_a_stalled_mask_leaves_equal():
+    net, x = squares(0.003)
+    plain = igos(net, x, target=0, start=1.0, tie_break=0.0, **OPTS)
+    assert all(t["stalled"] and t["flat"] for t in plain.trace)
+    tied = igos(net, x, target=0, start=1.0, tie_break=1e-3, **OPTS)
+    torch.testing.assert_close(tied.mask, plain.mask)  # the optimisation itself is unchanged
+    assert not any(t["flat"] for t in tied.trace) and all(t["stalled"] for t in tied.trace)
+    extra = tied.saliency - plain.saliency
+    assert float(extra.abs().max()) <= 1e-3 + 1e-9  # below the order of any cell the mask moved
+    # the order is the integrated gradient's: the squares' cells first
+    square = _square_cells(x)
+    for i in range(2):
+        assert float(extra[i][square[i]].min()) > float(extra[i][~square[i]].max())
+
+
+def test_normalise_divides_the_score_by_its_drop_from_image_to_baseline():
+    from igos.methods.common import class_probability
+    from igos.perturb import blurred_baseline
+
+    net, x = squares(0.003)
+    t = torch.zeros(2, dtype=torch.long)
+    drop = class_probability(net, x, t) - class_probability(net, blurred_baseline(x), t)
+    kw = dict(OPTS, iterations=1, start=1.0, noise=0.0)
+    plain = igos(net, x, target=0, **kw)
+    normal = igos(net, x, target=0, normalise=True, **kw)
+    for a, b, d in zip(plain.trace, normal.trace, drop.tolist()):  # at M = 1 the regulariser is 0
+        assert b["armijo"][0][0] == pytest.approx(a["armijo"][0][0] / d, rel=1e-5)

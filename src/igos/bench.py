@@ -65,7 +65,7 @@ class BenchSummary:
     images_total: int = 0
     wall_seconds: float = 0.0
     work_seconds: float = 0.0
-    stalled: list[str] = field(default_factory=list)  # "image (method/variant resolution)" of flat maps
+    stalled: list[str] = field(default_factory=list)  # "image (method/variant resolution)" of flat I-GOS maps
     failed_images: set[str] = field(default_factory=set)
     workers: int = 1  # units that ran at once (Ray), 1 for the plain run
     ray: Any = None  # igos.distributed.RayStats of a --ray run
@@ -302,6 +302,6 @@ class BenchRecorder:
         self.summary.work_seconds += rec.seconds + (rec.evaluation_seconds or 0.0)
         if self.store.add(record_to_row(rec, job, self.keys[job], self.settings[job])):
             self.summary.rows_written += 1
-            if (rec.trace or {}).get("stalled"):
+            if (rec.trace or {}).get("flat"):
                 self.summary.stalled.append(f"{rec.path} ({job.label} {resolution_key(rec.resolution)})")
         self.done_keys.add(row_key(rec.path, self.model, job, self.keys[job]))

@@ -210,9 +210,10 @@ def _print_summary(records: list, failures: list, out_dir: Path) -> None:
             line += f"  deletion {rec['deletion']['auc']:.4f} (lower is better)"
             line += f"  insertion {rec['insertion']['auc']:.4f} (higher is better)"
         line += f"  {rec['seconds']:.1f}s"
-        if rec.get("stalled"):
-            line += ("\n  warning: the mask never left M = 1 (no step lowered the objective): this heatmap is flat; "
-                     "try --set stall_retries=2 or smaller l1 and tv (not always better: docs/methods.md)")
+        if rec.get("flat"):
+            line += ("\n  warning: this heatmap is flat (all its cells equal: it says nothing); the mask "
+                     + ("never left its start (no step lowered the objective)" if rec.get("stalled") else "moved as one")
+                     + "; try --set stall_retries=2 or smaller l1 and tv (not always better: docs/methods.md)")
         print(line)
     if records and "deletion" in records[0]:
         d = np.mean([r["deletion"]["auc"] for r in records])
@@ -245,7 +246,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
           f"{summary.images_failed} of {summary.images_total} images failed; {summary.wall_seconds:.0f} s"
           + (f", overhead outside methods and metric {100 * summary.overhead:.2f} %" if summary.rows_written else ""))
     if summary.stalled:
-        print(f"warning: {len(summary.stalled)} I-GOS map(s) stayed flat (the mask never left M = 1): "
+        print(f"warning: {len(summary.stalled)} I-GOS map(s) are flat (all cells equal: they say nothing): "
               + ", ".join(summary.stalled[:10]) + (" …" if len(summary.stalled) > 10 else "")
               + "; --set igos.stall_retries=2 optimises them again with smaller λ (not always better: "
               "docs/methods.md)")

@@ -82,8 +82,9 @@ class Explanation:
         if self.trace is not None:
             out["iterations"] = self.trace.get("iterations")
             out["final_objective"] = self.trace.get("final_objective")
-            if "stalled" in self.trace:
-                out["stalled"] = self.trace["stalled"]
+            for key in ("stalled", "flat"):
+                if key in self.trace:
+                    out[key] = self.trace[key]
         if self.deletion is not None:
             out["deletion"] = {"auc": self.deletion, "direction": DIRECTIONS["deletion"]}
             out["insertion"] = {"auc": self.insertion, "direction": DIRECTIONS["insertion"]}

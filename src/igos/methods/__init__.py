@@ -16,7 +16,7 @@ from .common import Attribution
 from .ebp import excitation_backprop
 from .gradcam import gradcam
 from .gradient import gradient
-from .igos import igos, resolve_regularisation
+from .igos import default_start, igos, resolve_regularisation
 from .igospp import igospp
 from .integrated_gradients import integrated_gradients
 from .mask import mask
@@ -28,11 +28,20 @@ __all__ = ["Attribution", "METHODS", "REGISTRY", "MethodFn", "MethodSpec", "get_
 
 
 def _igos_lambda(options: dict[str, Any], resolution: int | tuple[int, int] | None) -> dict[str, Any]:
-    """I-GOS's λ1, λ2 default per resolution: recorded as used."""
+    """λ1, λ2 as used: the given values, I-GOS's per-resolution default for those left ``None``."""
     side = inspect.signature(igos).parameters["resolution"].default if resolution is None else resolution
     side = max(side) if isinstance(side, (tuple, list)) else int(side)
     l1, tv = resolve_regularisation(side, options.get("l1"), options.get("tv"))
     return {**options, "l1": l1, "tv": tv}
+
+
+def _igos_defaults(options: dict[str, Any], resolution: int | tuple[int, int] | None) -> dict[str, Any]:
+    """I-GOS's per-resolution defaults as used: λ1, λ2 and the mask's start value."""
+    out = _igos_lambda(options, resolution)
+    if out.get("start") is None:
+        side = inspect.signature(igos).parameters["resolution"].default if resolution is None else resolution
+        out["start"] = default_start(max(side) if isinstance(side, (tuple, list)) else int(side))
+    return out
 
 
 # Registration order is the tables' row order (cheap baselines first, the optimisers last).
@@ -47,6 +56,6 @@ register(MethodSpec("gradcam", gradcam, "GradCAM", "layer", "Grad-CAM (Selvaraju
                     preset_options={"layer": "gradcam_layer"}))
 register(MethodSpec("mask", mask, "Mask", "any", "Mask / meaningful perturbation (Fong & Vedaldi 2017)", "0 / 500"))
 register(MethodSpec("igospp", igospp, "iGOS++", "any", "iGOS++ (Khorram et al. 2021)",
-                    "4 IG passes per iteration"))
+                    "4 IG passes per iteration", resolve=_igos_lambda))
 register(MethodSpec("igos", igos, "I-GOS", "any", "I-GOS (Qi et al. 2020)", "≈ 70 / ≈ 70 at the defaults (28×28)",
-                    resolve=_igos_lambda))
+                    resolve=_igos_defaults))

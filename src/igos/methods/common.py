@@ -16,6 +16,8 @@ __all__ = [
     "check_images",
     "resolve_targets",
     "class_probability",
+    "class_score",
+    "SCORES",
     "scores_in_batches",
     "ImageCounter",
 ]
@@ -82,13 +84,31 @@ def class_probability(model: nn.Module, images: Tensor, targets: Tensor) -> Tens
     return logits.softmax(dim=1).gather(1, targets.view(-1, 1)).squeeze(1)
 
 
+#: what an optimised mask's objective measures of the target class: its softmax probability ``p`` (the
+#: papers'), or its log-odds ``log p − log(1 − p)`` = the logit minus the log-sum-exp of the other logits,
+#: which does not saturate on confident photos (``p = σ(log-odds)``)
+SCORES = ("probability", "log-odds")
+
+
+def class_score(model: nn.Module, images: Tensor, targets: Tensor, kind: str = "probability") -> Tensor:
+    """The target class's ``kind`` score (see ``SCORES``): ``[N, 3, H, W], [N] -> [N]``."""
+    if kind == "probability":
+        return class_probability(model, images, targets)
+    if kind != "log-odds":
+        raise ValueError(f"score must be one of {', '.join(SCORES)}, got {kind!r}")
+    logits = check_finite(model(images))
+    own = logits.gather(1, targets.view(-1, 1))
+    others = logits.scatter(1, targets.view(-1, 1), float("-inf")).logsumexp(dim=1, keepdim=True)
+    return (own - others).squeeze(1)
+
+
 @torch.no_grad()
 def scores_in_batches(
-    model: nn.Module, images: Tensor, targets: Tensor, batch_size: int
+    model: nn.Module, images: Tensor, targets: Tensor, batch_size: int, kind: str = "probability"
 ) -> Tensor:
-    """``class_probability`` without gradients, ``batch_size`` images at a time."""
+    """``class_score`` without gradients, ``batch_size`` images at a time."""
     out = [
-        class_probability(model, images[i : i + batch_size], targets[i : i + batch_size])
+        class_score(model, images[i : i + batch_size], targets[i : i + batch_size], kind)
         for i in range(0, images.shape[0], batch_size)
     ]
     return torch.cat(out)

@@ -10,6 +10,11 @@ by the integrated gradient along the path ``α·U(M)``, ``α = 1/K … 1``, with
 added to every path point; the step size comes from a backtracking line search with the
 revised Armijo condition and projection to ``[0, 1]``. Saliency = ``1 − M``.
 
+Two defaults differ from the paper, measured on photos held out from the bench tables
+(docs/results/igos-start.md): at mask sides up to 28 the mask starts at 0.5 instead of 1 (from 1 it
+often never moves: a flat map), and cells the mask leaves tied are ordered by the integrated
+gradient (``tie_break``). ``start=1, tie_break=0`` is the paper's method.
+
 Differences from the authors' code, all deliberate (see docs/ALGORITHM.md of the project):
 the line search scores the plain masked image (the paper's condition (8)), not a freshly noised
 path; it starts from the last accepted step / η instead of ``a_max``; several trial steps are
@@ -27,12 +32,12 @@ from torch import Tensor, nn
 
 from ..models import frozen
 from ..perturb import blurred_baseline, check_resolution, l1_loss, tv_loss, upsample
-from .common import Attribution, ImageCounter, check_images, resolve_targets, scores_in_batches
+from .common import SCORES, Attribution, ImageCounter, check_images, resolve_targets, scores_in_batches
 from .descent import DescentSettings, Objective, descend, new_traces
 from .optim import path_gradient, path_scores, project_direction, upsample_adjoint
 
 __all__ = ["igos", "IGOSSettings", "default_regularisation", "resolve_regularisation", "REGULARISATION",
-           "STALL_TOLERANCE"]
+           "default_start", "START", "STALL_TOLERANCE", "FLAT_TOLERANCE"]
 
 #: (λ1, λ2) per mask resolution, tuned on 10 development photos held out from the bench tables
 #: (benchmarks/tune_regularisation.py; docs/results/igos-lambda-tuning.md): 28 is the authors'
@@ -49,19 +54,37 @@ REGULARISATION: dict[int, tuple[float, float]] = {
 }
 
 
-def default_regularisation(resolution: int) -> tuple[float, float]:
-    """Default ``(λ1, λ2)`` for a mask side (log-linear interpolation of ``REGULARISATION``)."""
-    keys = sorted(REGULARISATION)
+def _interpolate(table: dict[int, tuple[float, ...]], resolution: int) -> tuple[float, ...]:
+    """``table``'s values at a mask side: log-linear between its sides, its ends outside them."""
+    keys = sorted(table)
     if resolution <= keys[0]:
-        return REGULARISATION[keys[0]]
+        return table[keys[0]]
     if resolution >= keys[-1]:
-        return REGULARISATION[keys[-1]]
+        return table[keys[-1]]
     for lo, hi in zip(keys, keys[1:]):
         if lo <= resolution <= hi:
             t = (math.log(resolution) - math.log(lo)) / (math.log(hi) - math.log(lo))
-            (a1, a2), (b1, b2) = REGULARISATION[lo], REGULARISATION[hi]
-            return a1 + t * (b1 - a1), a2 + t * (b2 - a2)
+            return tuple(a + t * (b - a) for a, b in zip(table[lo], table[hi]))
     raise AssertionError("unreachable")
+
+
+def default_regularisation(resolution: int) -> tuple[float, float]:
+    """Default ``(λ1, λ2)`` for a mask side (log-linear interpolation of ``REGULARISATION``)."""
+    l1, tv = _interpolate(REGULARISATION, resolution)
+    return l1, tv
+
+
+#: the mask's start value per mask side. From M = 1 (the paper's) the softmax is saturated on confident
+#: photos and at coarse masks no step lowers F: the mask never moves and the map is flat (2 of 10 tuning
+#: photos at 7 and 28). From M = 0.5 the score's gradient is alive and the L1 term pulls the cells that do
+#: not matter back up to 1: better deletion and insertion at 7, 14 and 28 on the tuning photos, worse
+#: insertion at 112 and 224 (docs/results/igos-start.md). 56 lies between, untuned.
+START: dict[int, tuple[float]] = {28: (0.5,), 112: (1.0,)}
+
+
+def default_start(resolution: int) -> float:
+    """Default start value of the mask for a mask side (``START``, log-linear between 28 and 112)."""
+    return _interpolate(START, resolution)[0]
 
 
 def resolve_regularisation(resolution: int, l1: float | None = None, tv: float | None = None) -> tuple[float, float]:
@@ -96,8 +119,13 @@ def search_point_indices(steps: int, count: int) -> Tensor | None:
     return torch.unique(torch.round(torch.linspace(steps / count, steps, count)).long() - 1)
 
 
-# a mask whose cells all stay within this of 1 did not move: the explanation is flat
+#: the smallest score drop s(I) − s(I0) that ``normalise`` divides by, per score kind
+NORMALISE_FLOOR = {"probability": 0.05, "log-odds": 1.0}
+
+#: a mask whose cells all stay within this of its start did not move (``stalled``)
 STALL_TOLERANCE = 1e-3
+#: a map whose values all lie within this of each other has no order: it says nothing (``flat``)
+FLAT_TOLERANCE = 1e-6
 
 #: the descent direction's form: the paper's (each path point's gradient carries its α) or textbook
 #: integrated gradients (the quadrature weights dα alone; they sum to p(M) − p(I0))
@@ -144,9 +172,18 @@ class IGOSSettings(DescentSettings):
     direction: str = "paper"
     grid: str = "uniform"
     sweep: int = 10
+    score: str = "probability"
+    normalise: bool = False
+    tie_break: float = 0.0
+    start: float = 1.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if not 0.0 <= self.start <= 1.0 or self.tie_break < 0:
+            raise ValueError(f"start must be in [0, 1] and tie_break ≥ 0, got start={self.start}, "
+                             f"tie_break={self.tie_break}")
+        if self.score not in SCORES:
+            raise ValueError(f"score must be one of {', '.join(SCORES)}, got {self.score!r}")
         if self.direction not in DIRECTIONS or self.grid not in GRIDS or self.sweep < 1:
             raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, grid one of {', '.join(GRIDS)} and "
                              f"sweep ≥ 1; got direction={self.direction!r}, grid={self.grid!r}, sweep={self.sweep}")
@@ -174,7 +211,16 @@ class _DeletionProblem:
         self.one = torch.ones(1, device=device, dtype=dtype)
         self.search_alphas = self.one if self.points is None else self.alphas[self.points]
         self.noisy_search = settings.search_noise and settings.noise > 0 and self.points is not None
-        self.p_start = scores_in_batches(model, baseline, targets, settings.batch_size)  # p(I0): paths start there
+        kind, bs = settings.score, settings.batch_size
+        self.p_start = scores_in_batches(model, baseline, targets, bs, kind)  # s(I0): paths start there
+        # the score term's weight per image: 1, or 1 / (s(I) − s(I0)) so that it falls from 1 to about 0
+        if settings.normalise:
+            drop = scores_in_batches(model, images, targets, bs, kind) - self.p_start
+            self.weight = 1.0 / drop.clamp_min(NORMALISE_FLOOR[kind])
+        else:
+            self.weight = torch.ones_like(self.p_start)
+        # Σ over iterations of each image's integrated gradient: orders the cells the mask leaves tied
+        self.evidence: Tensor | None = None
 
     def score(self, masks: Tensor, idx: Tensor, noise: Tensor | None = None, alphas: Tensor | None = None
               ) -> tuple[Tensor, Tensor]:
@@ -182,8 +228,12 @@ class _DeletionProblem:
         alphas = self.search_alphas if alphas is None else alphas
         size = tuple(self.images.shape[-2:])
         pr = path_scores(self.model, self.baseline[idx], self.images[idx], upsample(masks, size), self.targets[idx],
-                         alphas, noise, self.s.batch_size)
-        return pr.mean(1) + regulariser(masks, self.s.l1, self.s.tv), pr[:, -1]
+                         alphas, noise, self.s.batch_size, self.s.score)
+        return self.weight[idx] * pr.mean(1) + regulariser(masks, self.s.l1, self.s.tv), self.probability(pr[:, -1])
+
+    def probability(self, score: Tensor) -> Tensor:
+        """The class probability from the score (the log-odds' sigmoid)."""
+        return score if self.s.score == "probability" else torch.sigmoid(score)
 
     def plain(self, masks: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
         """The paper's ``F``: the plain masked score (α = 1, no noise) + regulariser."""
@@ -198,7 +248,7 @@ class _DeletionProblem:
             return self.alphas, weights, None
         sweep = torch.arange(1, s.sweep + 1, device=up.device, dtype=up.dtype) / s.sweep
         p = path_scores(self.model, self.baseline[idx], self.images[idx], up, self.targets[idx], sweep, None,
-                        s.batch_size)
+                        s.batch_size, s.score)
         p = torch.cat([self.p_start[idx].view(-1, 1), p], dim=1)
         alphas, weights = adaptive_grid(p, s.steps)
         return alphas, (alphas * weights if s.direction == "paper" else weights), p
@@ -209,15 +259,18 @@ class _DeletionProblem:
         up = upsample(mask, size)
         alphas, weights, sweep = self.grid(up, idx)
         grad_up, path_probs = path_gradient(self.model, self.baseline[idx], self.images[idx], up, self.targets[idx],
-                                            alphas, noise, self.s.batch_size, weights)
+                                            alphas, noise, self.s.batch_size, weights, self.s.score)
         ig = upsample_adjoint(mask, grad_up)
+        if self.evidence is None:
+            self.evidence = torch.zeros(self.images.shape[0], *mask.shape[1:], device=mask.device, dtype=mask.dtype)
+        self.evidence[idx] += self.weight[idx].view(-1, 1, 1, 1) * ig
         reg_value, reg_grad = regulariser_gradient(mask, self.s.l1, self.s.tv)
-        direction = project_direction(mask, ig + reg_grad)
+        direction = project_direction(mask, self.weight[idx].view(-1, 1, 1, 1) * ig + reg_grad)
         p_end = path_probs[:, -1] if sweep is None else sweep[:, -1]
         info = {"ig_sum": (mask * ig).flatten(1).sum(1), "path_delta": p_end - self.p_start[idx]}
         if self.noisy_search:  # this iteration's noisy path points: the base value comes from the IG pass
             search_noise = noise[self.points]
-            value = path_probs[:, self.points].mean(1) + reg_value
+            value = self.weight[idx] * path_probs[:, self.points].mean(1) + reg_value
         else:  # a deterministic objective: the base value is the last accepted trial's
             search_noise = None
 
@@ -254,6 +307,10 @@ def igos(
     direction: str = "paper",
     grid: str = "uniform",
     sweep: int = 10,
+    score: str = "probability",
+    normalise: bool = False,
+    start: float | None = None,
+    tie_break: float = 1e-3,
     batch_size: int = 16,
     seed: int = 0,
 ) -> Attribution:
@@ -284,8 +341,8 @@ def igos(
             noise-free, so it is deterministic and comparable across iterations.
         early_stop: stop an image after ``patience`` iterations improving ``F`` by less than
             this (absolute); ``None`` runs every iteration.
-        stall_retries, stall_relax: an image whose mask never left ``M = 1`` (``stalled``) is
-            optimised again from ``M = 1`` with ``λ1, λ2`` multiplied by ``stall_relax``, up to
+        stall_retries, stall_relax: an image whose mask never left its start (``stalled``) is
+            optimised again from the start with ``λ1, λ2`` multiplied by ``stall_relax``, up to
             ``stall_retries`` times (0: off, the paper's method). Its trace then gives the λ
             used and ``retries``; its ``final_objective`` is under that λ.
         direction: ``"paper"``: ``(1/K) Σ_k ∂p(Φ(I, I0, α_k M))/∂M`` (each point's gradient carries a
@@ -295,6 +352,17 @@ def igos(
             points per iteration, then the ``K`` gradient points placed where ``p`` changes
             (:func:`adaptive_grid`).
         sweep: points of the adaptive grid's forward sweep.
+        score: what ``F`` measures of the class: ``"probability"`` (the paper's) or ``"log-odds"``
+            (``log p − log(1 − p)``, unsaturated; λ must then be larger, see docs/results/igos-start.md).
+        normalise: divide the score term by its drop ``s(I) − s(I0)`` (at least 0.05 for the probability,
+            1 for the log-odds), so that it falls from about 1 to 0 on every photo.
+        start: the mask's value at the start, ``M = start`` everywhere; ``None`` = the per-resolution
+            default (:func:`default_start`: 0.5 up to 28×28, 1 from 112×112). The paper starts at 1, where
+            on confident photos no step lowers ``F`` at coarse masks (the map stays flat); from 0.5 the
+            score's gradient is alive and the L1 term lifts the cells that do not matter back to 1.
+        tie_break: cells the mask leaves equal (e.g. all at 1, or all at 0) are ordered by the sum of the
+            integrated gradients over the iterations, scaled to at most ``tie_break`` (0: off); below the
+            difference of any two cells the mask did move, so it orders only ties.
         batch_size: images per model call (path points and trials are chunked by it).
         seed: seeds the path noise; equal seeds give equal results.
 
@@ -303,19 +371,22 @@ def igos(
         trace: ``objective``, ``probability``, ``step``, ``trials``, ``accepted`` and ``tried`` (every
         trial's ``(step, F)``) per iteration, ``ig_sum`` (``Σ M ⊙ g_IG``, the direction's sum) against
         ``path_delta`` (``p`` at the path's end − ``p(I0)``) per iteration, ``stopped`` (why the run
-        ended), ``iterations``, ``armijo`` records ``(F_before, F_after, step, ‖g‖²)``, and ``stalled``:
-        true when no cell of the mask left ``M = 1`` by more than ``STALL_TOLERANCE`` (the line
-        search found no step that lowers ``F``: the map is flat and says nothing).
+        ended), ``iterations``, ``armijo`` records ``(F_before, F_after, step, ‖g‖²)``, ``stalled``:
+        true when no cell of the mask left its start by more than ``STALL_TOLERANCE`` (the line search
+        found no step that lowers ``F``), and ``flat``: true when the returned map has no order (all its
+        values within ``FLAT_TOLERANCE``): it says nothing.
     """
     images = check_images(images)
     size = check_resolution(resolution, tuple(images.shape[-2:]))
     l1, tv = resolve_regularisation(max(size), l1, tv)
+    start = default_start(max(size)) if start is None else start
     settings = IGOSSettings(iterations=iterations, steps=steps, noise=noise, first_step=first_step,
                             step_decay=step_decay, armijo=armijo, min_step=min_step, fixed_step=fixed_step,
                             trials_per_batch=trials_per_batch, early_stop=early_stop, patience=patience,
                             batch_size=batch_size, l1=l1, tv=tv, search_points=search_points,
                             search_noise=search_noise, stall_retries=stall_retries, stall_relax=stall_relax,
-                            direction=direction, grid=grid, sweep=sweep)
+                            direction=direction, grid=grid, sweep=sweep, score=score, normalise=normalise,
+                            tie_break=tie_break, start=start)
     return optimise(model, images, target, baseline, size, settings, seed)
 
 
@@ -349,7 +420,7 @@ def _optimise_once(model: nn.Module, images: Tensor, target, baseline: Tensor, s
         targets = resolve_targets(model, images, target, settings.batch_size)
         generator = torch.Generator(device=device).manual_seed(int(seed))
         problem = _DeletionProblem(model, images, baseline, targets, settings)
-        mask = torch.ones(b, 1, *size, device=device, dtype=dtype)
+        mask = torch.full((b, 1, *size), float(settings.start), device=device, dtype=dtype)
         every = torch.arange(b, device=device)
         _, prob = problem.plain(mask, every)
         value = torch.zeros_like(prob) if problem.noisy_search else problem.score(mask, every)[0]
@@ -359,7 +430,13 @@ def _optimise_once(model: nn.Module, images: Tensor, target, baseline: Tensor, s
     for i, tr in enumerate(traces):
         tr.update(final_objective=float(final_value[i]), final_probability=float(final_prob[i]),
                   l1=float(settings.l1), tv=float(settings.tv), retries=0,
-                  stalled=bool((1.0 - mask[i]).abs().max() < STALL_TOLERANCE))
+                  stalled=bool((settings.start - mask[i]).abs().max() < STALL_TOLERANCE))
     final = mask[:, 0]
-    return Attribution(saliency=1.0 - final, mask=final, trace=traces, forward_images=counter.forward_images,
+    saliency = 1.0 - final
+    if settings.tie_break > 0 and problem.evidence is not None:
+        ev = problem.evidence[:, 0]
+        saliency = saliency + settings.tie_break * ev / ev.flatten(1).abs().amax(1).clamp_min(1e-30).view(-1, 1, 1)
+    for i, tr in enumerate(traces):
+        tr["flat"] = bool(saliency[i].max() - saliency[i].min() < FLAT_TOLERANCE)
+    return Attribution(saliency=saliency, mask=final, trace=traces, forward_images=counter.forward_images,
                        backward_images=counter.backward_images, target=targets)

@@ -25,7 +25,7 @@ from ..models import frozen
 from ..perturb import blurred_baseline, btv_loss, check_resolution, edge_weights, l1_loss, upsample
 from .common import Attribution, ImageCounter, check_images, resolve_targets, scores_in_batches
 from .descent import DescentSettings, Objective, descend, new_traces
-from .igos import search_point_indices
+from .igos import resolve_regularisation, search_point_indices
 from .optim import path_gradient, path_scores, project_direction, upsample_adjoint
 
 __all__ = ["igospp"]
@@ -104,8 +104,8 @@ def igospp(
     resolution: int | tuple[int, int] = 28,
     iterations: int = 15,
     steps: int = 10,
-    l1: float = 10.0,
-    tv: float = 20.0,
+    l1: float | None = 10.0,
+    tv: float | None = 20.0,
     noise: float = 0.045,
     first_step: float = 1000.0,
     step_decay: float = 0.2,
@@ -114,21 +114,27 @@ def igospp(
     trials_per_batch: int = 2,
     search_points: int = 3,
     edge_sigma: float = 0.01,
+    early_stop: float | None = None,
+    patience: int = 2,
     batch_size: int = 16,
     seed: int = 0,
 ) -> Attribution:
     """iGOS++ saliency ``[B, s_h, s_w]`` = ``1 − M_d ⊙ M_i`` (higher = more important).
 
     Options as :func:`igos.methods.igos.igos`; λ1 = 10, λ2 = 20 are the authors' values at
-    224×224 for classification; ``edge_sigma`` is the σ of the bilateral TV's edge weights. Every
-    image runs all ``iterations`` (no early stop, as the authors'). The trace has the objective,
-    step, trials and acceptance per iteration.
+    224×224 for classification; ``None`` takes I-GOS's per-resolution default
+    (:func:`igos.methods.igos.default_regularisation`). ``edge_sigma`` is the σ of the bilateral TV's
+    edge weights. By default every image runs all ``iterations`` (as the authors'); ``early_stop``
+    stops an image as I-GOS does. The trace has the objective, step, trials and acceptance per
+    iteration.
     """
     images = check_images(images)
     size = check_resolution(resolution, tuple(images.shape[-2:]))
+    l1, tv = resolve_regularisation(max(size), l1, tv)
     settings = DescentSettings(iterations=iterations, steps=steps, noise=noise, first_step=first_step,
                                step_decay=step_decay, armijo=armijo, min_step=min_step,
-                               trials_per_batch=trials_per_batch, early_stop=None, batch_size=batch_size)
+                               trials_per_batch=trials_per_batch, early_stop=early_stop, patience=patience,
+                               batch_size=batch_size)
     b, device, dtype = images.shape[0], images.device, images.dtype
     counter = ImageCounter()
     with frozen(model), counter.watch(model):

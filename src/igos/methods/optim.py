@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from ..perturb import upsample
-from .common import class_probability
+from .common import class_score
 
 __all__ = ["path_gradient", "path_scores", "line_search", "upsample_adjoint", "noise_draw", "project_direction",
            "SearchResult"]
@@ -63,6 +63,7 @@ def path_gradient(
     noise: Tensor | None,
     batch_size: int,
     weights: Tensor | None = None,
+    score: str = "probability",
 ) -> tuple[Tensor, Tensor]:
     """Integrated gradient of the class probability along the mask path, w.r.t. ``U(M)``.
 
@@ -79,7 +80,7 @@ def path_gradient(
     for img, step, a, x in _path_points(start, end, mask_up, alphas, noise, batch_size):
         x.requires_grad_(True)
         with torch.enable_grad():
-            p = class_probability(model, x, targets[img])
+            p = class_score(model, x, targets[img], score)
             (gx,) = torch.autograd.grad(p.sum(), x)
         if weights is None:
             factor = a
@@ -100,11 +101,12 @@ def path_scores(
     alphas: Tensor,
     noise: Tensor | None,
     batch_size: int,
+    score: str = "probability",
 ) -> Tensor:
-    """Class probability at the path points of ``path_gradient``, without gradients: ``[N, K]``."""
+    """Class score (``class_score``) at the path points of ``path_gradient``, without gradients: ``[N, K]``."""
     probs = torch.zeros(start.shape[0], alphas.shape[-1], device=start.device, dtype=start.dtype)
     for img, step, _, x in _path_points(start, end, mask_up, alphas, noise, batch_size):
-        probs[img, step] = class_probability(model, x, targets[img])
+        probs[img, step] = class_score(model, x, targets[img], score)
     return probs
 
 

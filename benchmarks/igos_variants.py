@@ -1,0 +1,95 @@
+"""I-GOS / iGOS++ settings side by side on the λ-tuning photos: deletion (↓), insertion (↑), flat maps,
+seconds per image, and paired per-photo wins against the first variant. Results are cached per
+(variant, resolution, photo set) in a JSON file, so a rerun adds only what is missing.
+
+A variant is ``NAME:METHOD:KEY=VALUE,...``; ``scale=C`` multiplies the resolution's default λ1 and λ2
+(I-GOS's ``default_regularisation``) by ``C``. Photos: the λ-tuning set, held out from both bench tables
+(every 4th file from the third, minus the multiples of 4 and 5 in sorted order): 020, 060, 140, 180,
+220, 260, 340, 380, 420, 460 of ../shared/data/imagenet-dev.
+
+    python benchmarks/igos_variants.py --resolutions 28 7 \\
+        --variant default:igos: --variant logodds:igos:score=log-odds,scale=10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+import torch
+
+import igos
+from igos.images import find_images, load_image
+from igos.methods.igos import default_regularisation
+from igos.options import parse_value
+
+
+def tuning_photos(folder: str, limit: int) -> list[Path]:
+    indexed = [(i, f) for i, f in list(enumerate(find_images([folder])))[2::4] if i % 4 and i % 5]
+    return [f for _, f in indexed][:limit]
+
+
+def options_of(text: str, resolution: int) -> dict:
+    opts = {}
+    for part in filter(None, text.split(",")):
+        key, value = part.split("=", 1)
+        opts[key] = parse_value(value)
+    scale = opts.pop("scale", None)
+    if scale is not None:
+        l1, tv = default_regularisation(resolution)
+        opts.setdefault("l1", l1 * scale)
+        opts.setdefault("tv", tv * scale)
+    return opts
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", default="../shared/data/imagenet-dev")
+    ap.add_argument("--resolutions", nargs="+", type=int, default=[28, 7])
+    ap.add_argument("--limit", type=int, default=10)
+    ap.add_argument("--variant", action="append", required=True)
+    ap.add_argument("--model", default="efficientnet-lite0")
+    ap.add_argument("--cache", default="igos-variants.json")
+    args = ap.parse_args()
+    files = tuning_photos(args.images, args.limit)
+    cache_path = Path(args.cache)
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    preset = None
+    x = None
+    print(f"{len(files)} held-out photos: {', '.join(f.name[:3] for f in files)}; model {args.model}")
+    for res in args.resolutions:
+        print(f"\n{res}×{res}\n| variant | deletion (↓) | insertion (↑) | ins − del | flat | s/image | "
+              "wins del / ins / ins−del vs first |\n|---|---|---|---|---|---|---|")
+        base = None
+        for variant in args.variant:
+            name, method, text = variant.split(":", 2)
+            key = f"{args.model}|{res}|{method}|{text}|{','.join(f.name for f in files)}"
+            if key not in cache:
+                if preset is None:
+                    preset = igos.load_model(args.model)
+                    x = torch.stack([load_image(f, 224) for f in files])
+                out = igos.explain(x, preset, method, resolution=res, evaluate=True, images_per_batch=5,
+                                   **options_of(text, res))
+                secs = statistics.mean(r.seconds for r in out)  # the method's time, without the metric
+                cache[key] = {"deletion": [r.deletion for r in out], "insertion": [r.insertion for r in out],
+                              "flat": [bool(float(r.saliency.max() - r.saliency.min()) < 1e-6) for r in out],
+                              "stalled": [bool((r.trace or {}).get("stalled")) for r in out], "seconds": secs}
+                cache_path.write_text(json.dumps(cache))
+            c = cache[key]
+            d, i = c["deletion"], c["insertion"]
+            gap = [b - a for a, b in zip(d, i)]
+            if base is None:
+                wins = "–"
+                base = c
+            else:
+                bd, bi = base["deletion"], base["insertion"]
+                wins = (f"{sum(a < b for a, b in zip(d, bd))} / {sum(a > b for a, b in zip(i, bi))} / "
+                        f"{sum(g > bi_ - bd_ for g, bi_, bd_ in zip(gap, bi, bd))}")
+            print(f"| {name} | {statistics.mean(d):.4f} | {statistics.mean(i):.4f} | {statistics.mean(gap):.4f} | "
+                  f"{sum(c['flat'])}/{len(d)} ({sum(c.get('stalled', c['flat']))}) | {c['seconds']:.1f} | {wins} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
