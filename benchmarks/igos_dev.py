@@ -158,6 +158,9 @@ def main() -> None:
         oi = statistics.mean(r.insertion for r in matched)
         print(f"on the {len(matched)} reference images: igos {od:.4f} / {oi:.4f}, reference {rd:.4f} / {ri:.4f}")
         print(f"  -> deletion {'better' if od <= rd else 'WORSE'}, insertion {'better' if oi >= ri else 'WORSE'}")
+        wd = sum(r.deletion < ref[Path(r.path).stem]["deletion"] for r in matched)
+        wi = sum(r.insertion > ref[Path(r.path).stem]["insertion"] for r in matched)
+        print(f"  paired: igos wins deletion on {wd} of {len(matched)} photos, insertion on {wi} of {len(matched)}")
     print(f"\nseconds per image: mean {statistics.mean(secs):.2f}, median {statistics.median(secs):.2f}"
           f" (wall {wall / n:.2f} incl. loading and evaluation)")
     print(f"images through the model per image: {fwd:.0f} forward, {bwd:.0f} forward+backward")

@@ -70,3 +70,25 @@ def test_objective_table_pairs_igos_with_mask_under_the_same_lambda():
     assert header == ["method", "28×28"]
     assert body[0][1] == f"0.6000 ± {12.706 * math.sqrt(0.02) / math.sqrt(2):.4f} (n=2)"
     assert body[1][0].startswith("Mask") and body[1][1] == "0.4000 ± 0.0000 (n=2)"
+
+
+def test_paired_wins_count_photo_by_photo_and_flat_maps_are_counted():
+    import numpy as np
+
+    def r(method, image, d, i, values):
+        out = row(method, 2, d, i, 1.0)
+        out.update(image=image, saliency=np.asarray(values, dtype=np.float32).tobytes(), saliency_shape=[2, 2])
+        return out
+
+    rows = [r("igos", "a", 0.1, 0.6, [0, 1, 2, 3]), r("igos", "b", 0.3, 0.5, [0, 0, 0, 1e-7]),
+            r("igos", "c", 0.2, 0.4, [1, 2, 3, 4]),
+            r("mask", "a", 0.2, 0.5, [1, 1, 1, 1]), r("mask", "b", 0.1, 0.7, [0, 1, 0, 1]),
+            r("mask", "c", 0.25, 0.45, [3, 3, 3, 3]),
+            r("mask", "d", 0.0, 1.0, [0, 1, 2, 3])]  # d has no I-GOS row: not paired
+    header, body = tables.paired_table(rows, "m")
+    # a: del and ins won, gap 0.5 > 0.3; b: both lost; c: del won, ins lost, gap −0.2 < 0.2 lost
+    assert header == ["I-GOS against", "2×2"] and body == [["Mask", "2 / 1 / 1 of 3"]]
+    header, body = tables.flat_table(rows, "m")
+    assert {line[0]: line[1] for line in body} == {"Mask": "2 of 4", "I-GOS": "1 of 3"}
+    titles = [t for t, _, _ in tables.sections(rows)]
+    assert any(t.startswith("Paired wins of I-GOS") for t in titles) and any(t.startswith("Flat maps") for t in titles)

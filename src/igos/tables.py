@@ -12,11 +12,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .methods.registry import REGISTRY
 
 __all__ = ["Cell", "latest_settings", "summarise", "main_table", "runtime_table", "ablation_table", "objective_table",
            "per_image_table", "t_critical", "sections", "render", "display_name", "method_order", "column", "label",
-           "area"]
+           "area", "paired_table", "flat_table", "RECOMMENDED"]
+
+#: the method the paired table compares every other method with
+RECOMMENDED = "igos"
 
 # two-sided 95 % critical values of Student's t, df = 1..30; beyond that the normal 1.96
 _T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
@@ -219,6 +224,66 @@ def objective_table(cells: dict, model: str) -> tuple[list[str], list[list[str]]
     return header, body
 
 
+def _by_image(rows: Iterable[dict[str, Any]], model: str) -> dict[tuple[str, str, int | str], dict[str, dict]]:
+    """``(method, variant, resolution column) -> {image: row}`` of one model."""
+    out: dict[tuple, dict[str, dict]] = defaultdict(dict)
+    for r in rows:
+        if r["model"] == model:
+            out[(r["method"], r["variant"], column(r))][r["image"]] = r
+    return out
+
+
+def paired_table(rows: list[dict[str, Any]], model: str, reference: str = RECOMMENDED
+                 ) -> tuple[list[str], list[list[str]]] | None:
+    """Per-photo wins of ``reference`` against every other method at each resolution: on how many of the
+    photos both explained it has the lower deletion, the higher insertion, and the larger insertion −
+    deletion. Far more sensitive than two means with overlapping intervals. None without ``reference``."""
+    by = _by_image(rows, model)
+    resolutions = sorted({k[2] for k in by if k[0] == reference and k[1] == "default"}, key=area, reverse=True)
+    if not resolutions:
+        return None
+    others = method_order({k[0] for k in by if k[0] != reference and k[1] == "default"})
+    header = [f"{display_name(reference)} against"] + [label(r) for r in resolutions]
+    body = []
+    for m in others:
+        line = [display_name(m)]
+        for r in resolutions:
+            mine, theirs = by.get((reference, "default", r), {}), by.get((m, "default", r), {})
+            both = sorted(set(mine) & set(theirs))
+            if not both:
+                line.append("–")
+                continue
+            d = sum(mine[i]["deletion"] < theirs[i]["deletion"] for i in both)
+            n = len(both)
+            ins = sum(mine[i]["insertion"] > theirs[i]["insertion"] for i in both)
+            gap = sum(mine[i]["insertion"] - mine[i]["deletion"] > theirs[i]["insertion"] - theirs[i]["deletion"]
+                      for i in both)
+            line.append(f"{d} / {ins} / {gap} of {n}")
+        body.append(line)
+    return header, body
+
+
+def flat_table(rows: list[dict[str, Any]], model: str) -> tuple[list[str], list[list[str]]]:
+    """Maps with no order (all values within 1e-6: they say nothing), per method and resolution."""
+    from .store import saliency_from_row
+
+    by = _by_image(rows, model)
+    resolutions = sorted({k[2] for k in by if k[1] == "default"}, key=area, reverse=True)
+    header = ["method"] + [label(r) for r in resolutions]
+    body = []
+    for m in method_order({k[0] for k in by if k[1] == "default"}):
+        line = [display_name(m)]
+        for r in resolutions:
+            got = by.get((m, "default", r))
+            if not got:
+                line.append("–")
+                continue
+            flat = sum(float(np.ptp(saliency_from_row(row))) < 1e-6 for row in got.values())
+            line.append(f"{flat} of {len(got)}")
+        body.append(line)
+    return header, body
+
+
 def per_image_table(rows: Iterable[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     header = ["image", "model", "method", "variant", "resolution", "target", "target name", "probability",
               "deletion (lower is better)", "insertion (higher is better)", "seconds"]
@@ -251,6 +316,12 @@ def sections(rows: list[dict[str, Any]]) -> list[tuple[str, list[str], list[list
     for model in sorted({r["model"] for r in rows}):
         out.append((f"Deletion (lower is better) / insertion (higher is better), {model}; mean ± 95 % CI, "
                     "best per column in bold", *main_table(cells, model)))
+        paired = paired_table(rows, model)
+        if paired and paired[1]:
+            out.append((f"Paired wins of {display_name(RECOMMENDED)}, photo by photo: deletion / insertion / "
+                        f"insertion − deletion, {model}", *paired))
+        if rows and "saliency" in rows[0]:
+            out.append((f"Flat maps (all values equal: they say nothing), {model}", *flat_table(rows, model)))
         out.append((f"Runtime, seconds per image, median (mean), {model}", *runtime_table(cells, model)))
         abl = ablation_table(cells, model)
         if abl:
