@@ -16,6 +16,7 @@ from igos.methods.optim import line_search
 DATA = Path(__file__).parent / "data"
 # the snapshots predate issue 11's defaults: the mask starts at 1 and ties stay unordered, as in the paper
 PAPER = dict(start=1.0, tie_break=0.0)
+PAPER_PP = dict(l1=10.0, tv=20.0, steps=10, early_stop=None)  # iGOS++ as the authors set it
 
 
 @pytest.mark.parametrize("case", sorted(torch.load(DATA / "descent_reference_tiny.pt")))
@@ -27,7 +28,7 @@ def test_the_driver_reproduces_the_previous_code_on_tiny_models(case):
     else:
         images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
         if case.startswith("igospp"):
-            out = igospp(TinyNet().eval(), images, **ref["kw"])
+            out = igospp(TinyNet().eval(), images, **{**PAPER_PP, **ref["kw"]})
         else:
             out = igos(TinyNet().eval(), images, **PAPER, **ref["kw"])
     torch.testing.assert_close(out.mask, ref["mask"], atol=1e-6, rtol=0)
@@ -50,7 +51,7 @@ def test_the_driver_reproduces_the_previous_code_on_real_photos(photo, lite0):
     a = igos(lite0.model, x, resolution=28, **PAPER)
     torch.testing.assert_close(a.mask, ref["igos28"], atol=1e-6, rtol=0)
     assert (a.forward_images - 1, a.backward_images) == (ref["igos_forward"], ref["igos_backward"])
-    b = igospp(lite0.model, x, resolution=14, iterations=3)
+    b = igospp(lite0.model, x, resolution=14, iterations=3, **PAPER_PP)
     torch.testing.assert_close(b.mask, ref["igospp14_3it"], atol=1e-6, rtol=0)
 
 
@@ -144,7 +145,7 @@ def test_the_trace_says_why_a_run_stopped_and_every_trial(tiny_net, images):
         assert len(t["tried"]) == t["iterations"]
         for it, tried in enumerate(t["tried"]):
             assert len(tried) == t["trials"][it] and (t["step"][it], t["objective"][it]) in tried
-    pp = igospp(tiny_net, images, resolution=5, iterations=2, steps=3)
+    pp = igospp(tiny_net, images, resolution=5, iterations=2, steps=3, early_stop=None)
     for t in pp.trace:
         assert t["stopped"] == "ran all 2 iterations"
         assert {"ig_sum_deletion", "path_delta_insertion", "ig_sum_insertion_mi"} <= set(t)
