@@ -51,7 +51,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=10)
     ap.add_argument("--variant", action="append", required=True)
     ap.add_argument("--model", default="efficientnet-lite0")
-    ap.add_argument("--cache", default="igos-variants.json")
+    ap.add_argument("--cache", default="docs/results/igos-variants.json")
+    ap.add_argument("--cached-only", action="store_true", help="print what the cache holds, compute nothing")
     args = ap.parse_args()
     files = tuning_photos(args.images, args.limit)
     cache_path = Path(args.cache)
@@ -60,12 +61,14 @@ def main() -> None:
     x = None
     print(f"{len(files)} held-out photos: {', '.join(f.name[:3] for f in files)}; model {args.model}")
     for res in args.resolutions:
-        print(f"\n{res}×{res}\n| variant | deletion (↓) | insertion (↑) | ins − del | flat | s/image | "
+        print(f"\n{res}×{res}\n| variant | deletion (↓) | insertion (↑) | ins − del | flat (stalled) | s/image | "
               "wins del / ins / ins−del vs first |\n|---|---|---|---|---|---|---|")
         base = None
         for variant in args.variant:
             name, method, text = variant.split(":", 2)
             key = f"{args.model}|{res}|{method}|{text}|{','.join(f.name for f in files)}"
+            if key not in cache and args.cached_only:
+                continue
             if key not in cache:
                 if preset is None:
                     preset = igos.load_model(args.model)

@@ -429,7 +429,7 @@ def _optimise_once(model: nn.Module, images: Tensor, target, baseline: Tensor, s
         final_value, final_prob = problem.plain(mask, every)
     for i, tr in enumerate(traces):
         tr.update(final_objective=float(final_value[i]), final_probability=float(final_prob[i]),
-                  l1=float(settings.l1), tv=float(settings.tv), retries=0,
+                  l1=float(settings.l1), tv=float(settings.tv), start=float(settings.start), retries=0,
                   stalled=bool((settings.start - mask[i]).abs().max() < STALL_TOLERANCE))
     final = mask[:, 0]
     saliency = 1.0 - final
