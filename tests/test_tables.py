@@ -92,3 +92,8 @@ def test_paired_wins_count_photo_by_photo_and_flat_maps_are_counted():
     assert {line[0]: line[1] for line in body} == {"Mask": "2 of 4", "I-GOS": "1 of 3"}
     titles = [t for t, _, _ in tables.sections(rows)]
     assert any(t.startswith("Paired wins of I-GOS") for t in titles) and any(t.startswith("Flat maps") for t in titles)
+    titles = [t for t, _, _ in tables.sections(rows, paired=["igos", "mask"])]
+    assert sum(t.startswith("Paired wins of") for t in titles) == 2
+    header, body = tables.paired_table(rows, "m", reference="mask")
+    # c: both gaps are 0.2, a tie, which is no win
+    assert header == ["Mask against", "2×2"] and body == [["I-GOS", "1 / 2 / 1 of 3"]]

@@ -131,6 +131,8 @@ def _other_parsers(sub: Any, methods: list[str]) -> None:
     ta.add_argument("run_dir", metavar="RUN_DIR")
     ta.add_argument("--per-image", action="store_true", help="also list every row")
     ta.add_argument("--out", default=None, help="folder for table.md / table.csv (default RUN_DIR)")
+    ta.add_argument("--paired", nargs="+", default=["igos"], metavar="METHOD",
+                    help="methods whose per-photo wins against every other method are tabled (default igos)")
     demo = sub.add_parser("demo", help="explain sample photos that ship with scikit-image (needs igos[demo])")
     demo.add_argument("--out", default="igos-demo", help="output folder (default igos-demo)")
     demo.add_argument("--method", default="igos", choices=methods, help="saliency method (default igos)")
@@ -272,7 +274,7 @@ def cmd_table(args: argparse.Namespace) -> int:
         print(f"igos: {args.run_dir} holds no results yet", file=sys.stderr)
         return 1
     rows, older = tables.latest_settings(rows)
-    text, csv_text = tables.render(rows, failures, per_image=args.per_image, older=older)
+    text, csv_text = tables.render(rows, failures, per_image=args.per_image, older=older, paired=args.paired)
     print(text)
     out = Path(args.out or args.run_dir)
     out.mkdir(parents=True, exist_ok=True)

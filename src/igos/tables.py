@@ -307,19 +307,21 @@ def to_csv(header: list[str], body: list[list[str]]) -> str:
     return buf.getvalue()
 
 
-def sections(rows: list[dict[str, Any]]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """The tables of a run, per model: ``(title, header, body)`` for deletion/insertion, runtime and,
-    where the run has them, the ablation and the final objectives. ``igos table`` and ``igos report``
-    both show these."""
+def sections(rows: list[dict[str, Any]], paired: Iterable[str] = (RECOMMENDED,)
+             ) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The tables of a run, per model: ``(title, header, body)`` for deletion/insertion, the per-photo wins
+    of each method in ``paired``, flat maps, runtime and, where the run has them, the ablation and the
+    final objectives. ``igos table`` and ``igos report`` both show these."""
     cells = summarise(rows)
     out = []
     for model in sorted({r["model"] for r in rows}):
         out.append((f"Deletion (lower is better) / insertion (higher is better), {model}; mean ± 95 % CI, "
                     "best per column in bold", *main_table(cells, model)))
-        paired = paired_table(rows, model)
-        if paired and paired[1]:
-            out.append((f"Paired wins of {display_name(RECOMMENDED)}, photo by photo: deletion / insertion / "
-                        f"insertion − deletion, {model}", *paired))
+        for reference in paired:
+            table = paired_table(rows, model, reference)
+            if table and table[1]:
+                out.append((f"Paired wins of {display_name(reference)}, photo by photo: deletion / insertion / "
+                            f"insertion − deletion, {model}", *table))
         if rows and "saliency" in rows[0]:
             out.append((f"Flat maps (all values equal: they say nothing), {model}", *flat_table(rows, model)))
         out.append((f"Runtime, seconds per image, median (mean), {model}", *runtime_table(cells, model)))
@@ -333,14 +335,14 @@ def sections(rows: list[dict[str, Any]]) -> list[tuple[str, list[str], list[list
     return out
 
 
-def render(rows: list[dict[str, Any]], failures: list[tuple], *, per_image: bool = False, older: int = 0
-           ) -> tuple[str, str]:
+def render(rows: list[dict[str, Any]], failures: list[tuple], *, per_image: bool = False, older: int = 0,
+           paired: Iterable[str] = (RECOMMENDED,)) -> tuple[str, str]:
     """The Markdown and CSV text of ``igos table``: every section, optionally every row, the failures."""
     md, csv_parts = [], []
     if older:
         md.append(f"{older} row(s) computed under earlier settings of the same method are left out "
                   "(each cell uses the settings its method was run with last).\n")
-    parts = sections(rows) + ([("Per image", *per_image_table(rows))] if per_image else [])
+    parts = sections(rows, paired) + ([("Per image", *per_image_table(rows))] if per_image else [])
     for title, header, body in parts:
         md.append(f"### {title}\n\n{markdown(header, body)}\n")
         csv_parts.append(f"# {title}\n{to_csv(header, body)}")
