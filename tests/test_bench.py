@@ -155,5 +155,5 @@ def test_bench_lists_flat_igos_maps(tmp_path, image_dir, monkeypatch, capsys):
                  "--set", "igos.iterations=2", "igos.steps=3"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "warning: 2 I-GOS map(s) stayed flat" in out and "img0.png (igos 7)" in out  # broken.png sorts first
+    assert "warning: 2 I-GOS map(s) are flat" in out and "img0.png (igos 7)" in out  # broken.png sorts first
     assert "igos.stall_retries=2" in out

@@ -11,7 +11,7 @@ added to every path point; the step size comes from a backtracking line search w
 revised Armijo condition and projection to ``[0, 1]``. Saliency = ``1 − M``.
 
 Two defaults differ from the paper, measured on photos held out from the bench tables
-(docs/results/igos-start.md): at mask sides up to 28 the mask starts at 0.5 instead of 1 (from 1 it
+(docs/results/igos-start.md): at mask sides up to 14 the mask starts at 0.5 instead of 1 (from 1 it
 often never moves: a flat map), and cells the mask leaves tied are ordered by the integrated
 gradient (``tie_break``). ``start=1, tie_break=0`` is the paper's method.
 
@@ -76,14 +76,16 @@ def default_regularisation(resolution: int) -> tuple[float, float]:
 
 #: the mask's start value per mask side. From M = 1 (the paper's) the softmax is saturated on confident
 #: photos and at coarse masks no step lowers F: the mask never moves and the map is flat (2 of 10 tuning
-#: photos at 7 and 28). From M = 0.5 the score's gradient is alive and the L1 term pulls the cells that do
-#: not matter back up to 1: better deletion and insertion at 7, 14 and 28 on the tuning photos, worse
-#: insertion at 112 and 224 (docs/results/igos-start.md). 56 lies between, untuned.
-START: dict[int, tuple[float]] = {28: (0.5,), 112: (1.0,)}
+#: photos at 7). From M = 0.5 the score's gradient is alive and the L1 term pulls the cells that do not
+#: matter back up to 1: better deletion and insertion at 7 and 14 on the tuning photos. At 28 it won on
+#: the tuning photos but lost on the 25 reference photos (9 / 11 of 25), and at 112 and 224 it lost
+#: insertion: there the paper's start stays (docs/results/igos-start.md).
+START: dict[int, tuple[float]] = {14: (0.5,), 28: (1.0,)}
 
 
 def default_start(resolution: int) -> float:
-    """Default start value of the mask for a mask side (``START``, log-linear between 28 and 112)."""
+    """Default start value of the mask for a mask side (``START``: 0.5 up to 14, 1 from 28, log-linear
+    between)."""
     return _interpolate(START, resolution)[0]
 
 
@@ -357,7 +359,7 @@ def igos(
         normalise: divide the score term by its drop ``s(I) − s(I0)`` (at least 0.05 for the probability,
             1 for the log-odds), so that it falls from about 1 to 0 on every photo.
         start: the mask's value at the start, ``M = start`` everywhere; ``None`` = the per-resolution
-            default (:func:`default_start`: 0.5 up to 28×28, 1 from 112×112). The paper starts at 1, where
+            default (:func:`default_start`: 0.5 up to 14×14, 1 from 28×28). The paper starts at 1, where
             on confident photos no step lowers ``F`` at coarse masks (the map stays flat); from 0.5 the
             score's gradient is alive and the L1 term lifts the cells that do not matter back to 1.
         tie_break: cells the mask leaves equal (e.g. all at 1, or all at 0) are ordered by the sum of the
