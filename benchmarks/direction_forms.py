@@ -18,7 +18,8 @@ import time
 import torch
 
 import igos
-from igos.images import find_images, load_image
+from igos.images import load_image
+from igos_variants import tuning_photos  # benchmarks/: the λ-tuning photos
 
 VARIANTS = [("paper", "uniform"), ("ig", "uniform"), ("paper", "adaptive"), ("ig", "adaptive")]
 
@@ -30,8 +31,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=10)
     ap.add_argument("--variants", nargs="+", default=[f"{d}/{g}" for d, g in VARIANTS])
     args = ap.parse_args()
-    indexed = [(i, f) for i, f in list(enumerate(find_images([args.images])))[2::4] if i % 4 and i % 5]
-    files = [f for _, f in indexed][: args.limit]
+    files = tuning_photos(args.images, args.limit)
     preset = igos.load_model("efficientnet-lite0")
     x = torch.stack([load_image(f, 224) for f in files])
     print(f"{len(files)} held-out photos: {', '.join(f.name[:3] for f in files)}")

@@ -27,11 +27,15 @@ __all__ = ["Attribution", "METHODS", "REGISTRY", "MethodFn", "MethodSpec", "get_
            "igos", "igospp", "mask", "integrated_gradients", "gradcam", "rise", "gradient", "excitation_backprop"]
 
 
+def _side(resolution: int | tuple[int, int] | None) -> int:
+    """The mask side the per-resolution defaults are read at: the larger one, I-GOS's default for ``None``."""
+    side = inspect.signature(igos).parameters["resolution"].default if resolution is None else resolution
+    return max(side) if isinstance(side, (tuple, list)) else int(side)
+
+
 def _igos_lambda(options: dict[str, Any], resolution: int | tuple[int, int] | None) -> dict[str, Any]:
     """λ1, λ2 as used: the given values, I-GOS's per-resolution default for those left ``None``."""
-    side = inspect.signature(igos).parameters["resolution"].default if resolution is None else resolution
-    side = max(side) if isinstance(side, (tuple, list)) else int(side)
-    l1, tv = resolve_regularisation(side, options.get("l1"), options.get("tv"))
+    l1, tv = resolve_regularisation(_side(resolution), options.get("l1"), options.get("tv"))
     return {**options, "l1": l1, "tv": tv}
 
 
@@ -39,8 +43,7 @@ def _igos_defaults(options: dict[str, Any], resolution: int | tuple[int, int] | 
     """I-GOS's per-resolution defaults as used: λ1, λ2 and the mask's start value."""
     out = _igos_lambda(options, resolution)
     if out.get("start") is None:
-        side = inspect.signature(igos).parameters["resolution"].default if resolution is None else resolution
-        out["start"] = default_start(max(side) if isinstance(side, (tuple, list)) else int(side))
+        out["start"] = default_start(_side(resolution))
     return out
 
 

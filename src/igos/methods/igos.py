@@ -265,9 +265,10 @@ class _DeletionProblem:
         ig = upsample_adjoint(mask, grad_up)
         if self.evidence is None:
             self.evidence = torch.zeros(self.images.shape[0], *mask.shape[1:], device=mask.device, dtype=mask.dtype)
-        self.evidence[idx] += self.weight[idx].view(-1, 1, 1, 1) * ig
+        weighted = self.weight[idx].view(-1, 1, 1, 1) * ig
+        self.evidence[idx] += weighted
         reg_value, reg_grad = regulariser_gradient(mask, self.s.l1, self.s.tv)
-        direction = project_direction(mask, self.weight[idx].view(-1, 1, 1, 1) * ig + reg_grad)
+        direction = project_direction(mask, weighted + reg_grad)
         p_end = path_probs[:, -1] if sweep is None else sweep[:, -1]
         info = {"ig_sum": (mask * ig).flatten(1).sum(1), "path_delta": p_end - self.p_start[idx]}
         if self.noisy_search:  # this iteration's noisy path points: the base value comes from the IG pass
