@@ -47,7 +47,7 @@ def test_every_method_rejects_out_of_range_targets_and_leaves_no_hooks(name, tin
 
 def test_ig_completeness(tiny_net, images):
     """Attributions sum to p(x) − p(x0); with 64 Gauss–Legendre points the error is below 1e-4."""
-    r = integrated_gradients(tiny_net.double(), images.double(), target=[0, 1, 2], steps=64, return_delta=True)
+    r = integrated_gradients(tiny_net.double(), images.double(), target=[0, 1, 2], steps=64)
     from igos.perturb import blurred_baseline
 
     x0 = blurred_baseline(images.double())
@@ -57,6 +57,11 @@ def test_ig_completeness(tiny_net, images):
     sums = r.saliency.flatten(1).sum(1)
     torch.testing.assert_close(sums, px - p0, atol=1e-4, rtol=0)
     assert all(abs(t["delta"]) < 1e-4 for t in r.trace)
+    # the trace's completeness figures are the measured ones
+    torch.testing.assert_close(torch.tensor([t["path_delta"] for t in r.trace], dtype=torch.double), px - p0,
+                               atol=1e-6, rtol=0)
+    torch.testing.assert_close(torch.tensor([t["attribution_sum"] for t in r.trace], dtype=torch.double), sums,
+                               atol=1e-6, rtol=0)
 
 
 class TwoChannel(nn.Module):

@@ -108,6 +108,10 @@ def test_changed_settings_make_new_rows_and_tables_read_them(tmp_path, image_dir
     assert "broken.png" in text  # failures are listed
     assert "3 row(s) computed under earlier settings" in text and "(n=3)" in text and "(n=6)" not in text
     assert (run / "table.md").exists() and (run / "table.csv").exists()
+    # --paired names a method the run does not hold: an error naming it and what the run holds
+    assert main(["table", str(run), "--paired", "igospp", "gradient"]) == 2
+    err = capsys.readouterr().err
+    assert "--paired igospp:" in err and "it holds gradient" in err
 
 
 def test_a_changed_library_default_makes_new_rows(tmp_path, image_dir, monkeypatch):
@@ -157,3 +161,23 @@ def test_bench_lists_flat_igos_maps(tmp_path, image_dir, monkeypatch, capsys):
     assert code == 0
     assert "warning: 2 I-GOS map(s) are flat" in out and "img0.png (igos 7)" in out  # broken.png sorts first
     assert "igos.stall_retries=2" in out
+
+
+def test_rows_carry_completeness_and_older_stores_gain_the_columns(tmp_path, image_dir, monkeypatch):
+    monkeypatch.syspath_prepend(str(TESTS))
+    run = tmp_path / "run"
+    store = ResultStore(run)  # a store of an earlier version: without the completeness columns
+    store.db.execute("ALTER TABLE results DROP COLUMN direction_sum")
+    store.db.execute("ALTER TABLE results DROP COLUMN path_delta")
+    store.close()
+    spec = BenchSpec(image_dir, ["tinymodels:tiny_classifier"], ["igos", "gradient"], [7], limit=3,
+                     options={"igos": {"iterations": 2, "steps": 3}})
+    assert run_bench(spec, run).rows_written == 4
+    store = ResultStore(run)
+    rows = store.rows()
+    store.close()
+    for r in rows:
+        if r["method"] == "igos":  # the first direction's sum and the probability change along its path
+            assert r["direction_sum"] is not None and -1 <= r["path_delta"] <= 1 and r["path_delta"] != 0
+        else:
+            assert r["direction_sum"] is None and r["path_delta"] is None

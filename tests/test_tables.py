@@ -97,3 +97,19 @@ def test_paired_wins_count_photo_by_photo_and_flat_maps_are_counted():
     header, body = tables.paired_table(rows, "m", reference="mask")
     # c: both gaps are 0.2, a tie, which is no win
     assert header == ["Mask against", "2×2"] and body == [["I-GOS", "1 / 2 / 1 of 3"]]
+
+
+def test_completeness_table_is_the_mean_and_range_of_sum_over_change():
+    def r(method, image, total, change):
+        out = row(method, 28, 0.1, 0.5, 1.0)
+        out.update(image=image, direction_sum=total, path_delta=change)
+        return out
+
+    rows = [r("igos", "a", 0.5, 1.0), r("igos", "b", 0.9, 0.9), r("igos", "c", 3.0, 0.001),  # c: change < 0.01
+            r("ig", "a", 0.8, 0.8), r("mask", "a", None, None)]
+    header, body = tables.completeness_table(rows, "m")
+    assert header == ["method", "28×28"]
+    by = {line[0]: line[1] for line in body}
+    assert by == {"I-GOS": "0.75 (0.50 – 1.00, n=2)", "Integrated Gradients": "1.00 (1.00 – 1.00, n=1)"}
+    assert any(t.startswith("Completeness") for t, _, _ in tables.sections(rows))
+    assert tables.completeness_table([r("mask", "a", None, None)], "m") is None

@@ -252,6 +252,18 @@ def row_key(image: str, model: str, job: Task, key: str) -> tuple:
     return image, model, job.method, job.variant, resolution_key(job.resolution), key
 
 
+def completeness(trace: dict[str, Any]) -> tuple[float | None, float | None]:
+    """A row's completeness figures: the sum of the method's integrated gradients and the probability change
+    along their path (I-GOS: the first iteration's direction; iGOS++: its deletion path on M = M_d ⊙ M_i;
+    Integrated Gradients: the attributions); ``(None, None)`` for methods without one."""
+    for total, change in (("ig_sum", "path_delta"), ("ig_sum_deletion", "path_delta_deletion")):
+        if trace.get(total) and trace.get(change):
+            return float(trace[total][0]), float(trace[change][0])
+    if "attribution_sum" in trace and "path_delta" in trace:
+        return float(trace["attribution_sum"]), float(trace["path_delta"])
+    return None, None
+
+
 def record_to_row(e: Explanation, job: Task, key: str, settings: dict[str, Any]) -> dict[str, Any]:
     """A store row from a pipeline record; the map is stored losslessly as float32."""
     sal = e.saliency.detach().float().cpu().numpy().astype(np.float32)
@@ -265,6 +277,7 @@ def record_to_row(e: Explanation, job: Task, key: str, settings: dict[str, Any])
         "insertion_curve": curves.get("insertion"), "seconds": e.seconds,
         "evaluation_seconds": e.evaluation_seconds, "forward_images": e.forward_images,
         "backward_images": e.backward_images, "final_objective": trace.get("final_objective"),
+        **dict(zip(("direction_sum", "path_delta"), completeness(trace))),
         "saliency": sal.tobytes(), "saliency_shape": list(sal.shape), "version": __version__,
         "created": time.time(),
     }

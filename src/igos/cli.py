@@ -131,8 +131,9 @@ def _other_parsers(sub: Any, methods: list[str]) -> None:
     ta.add_argument("run_dir", metavar="RUN_DIR")
     ta.add_argument("--per-image", action="store_true", help="also list every row")
     ta.add_argument("--out", default=None, help="folder for table.md / table.csv (default RUN_DIR)")
-    ta.add_argument("--paired", nargs="+", default=["igos"], metavar="METHOD",
-                    help="methods whose per-photo wins against every other method are tabled (default igos)")
+    ta.add_argument("--paired", nargs="+", default=None, metavar="METHOD",
+                    help="methods whose per-photo wins against every other method are tabled "
+                         "(default igos, when the run has it)")
     demo = sub.add_parser("demo", help="explain sample photos that ship with scikit-image (needs igos[demo])")
     demo.add_argument("--out", default="igos-demo", help="output folder (default igos-demo)")
     demo.add_argument("--method", default="igos", choices=methods, help="saliency method (default igos)")
@@ -273,8 +274,15 @@ def cmd_table(args: argparse.Namespace) -> int:
     if not rows:
         print(f"igos: {args.run_dir} holds no results yet", file=sys.stderr)
         return 1
+    held = sorted({r["method"] for r in rows})
+    paired = args.paired if args.paired is not None else [m for m in (tables.RECOMMENDED,) if m in held]
+    missing = [m for m in paired if m not in held]
+    if missing:
+        print(f"igos: --paired {' '.join(missing)}: {args.run_dir} holds no rows of "
+              f"{'that method' if len(missing) == 1 else 'those methods'}; it holds {', '.join(held)}", file=sys.stderr)
+        return 2
     rows, older = tables.latest_settings(rows)
-    text, csv_text = tables.render(rows, failures, per_image=args.per_image, older=older, paired=args.paired)
+    text, csv_text = tables.render(rows, failures, per_image=args.per_image, older=older, paired=paired)
     print(text)
     out = Path(args.out or args.run_dir)
     out.mkdir(parents=True, exist_ok=True)

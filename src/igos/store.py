@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS results (
     forward_images INTEGER,
     backward_images INTEGER,
     final_objective REAL,
+    direction_sum REAL,
+    path_delta REAL,
     saliency BLOB,
     saliency_shape TEXT,
     version TEXT,
@@ -65,6 +67,9 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 
+# columns added after the first release: (name, type), added to older stores when they are opened
+_ADDED_COLUMNS = (("direction_sum", "REAL"), ("path_delta", "REAL"))
+
 
 def settings_hash(settings: dict[str, Any]) -> str:
     """A short stable hash of a JSON-able settings dict."""
@@ -83,6 +88,10 @@ class ResultStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(results)")}
+        for name, kind in _ADDED_COLUMNS:  # stores written by earlier versions gain the new columns, empty
+            if name not in have:
+                self.db.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
         self.db.commit()
 
     @classmethod

@@ -284,6 +284,31 @@ def flat_table(rows: list[dict[str, Any]], model: str) -> tuple[list[str], list[
     return header, body
 
 
+def completeness_table(rows: list[dict[str, Any]], model: str) -> tuple[list[str], list[list[str]]] | None:
+    """Completeness of the integrated gradients each method computes (I-GOS's first direction, iGOS++'s
+    deletion path, the IG baseline's attributions): the ratio of their sum to the probability change along
+    their path, 1 when complete; mean (min – max) over the photos whose change is at least 0.01. None when
+    no row has the figures."""
+    by = _by_image(rows, model)
+    have = {k for k, got in by.items() if k[1] == "default"
+            and any(r.get("direction_sum") is not None and r.get("path_delta") is not None for r in got.values())}
+    if not have:
+        return None
+    resolutions = sorted({k[2] for k in have}, key=area, reverse=True)
+    header = ["method"] + [label(r) for r in resolutions]
+    body = []
+    for m in method_order({k[0] for k in have}):
+        line = [display_name(m)]
+        for r in resolutions:
+            ratios = [row["direction_sum"] / row["path_delta"] for row in by.get((m, "default", r), {}).values()
+                      if row.get("direction_sum") is not None and row.get("path_delta") is not None
+                      and abs(row["path_delta"]) >= 0.01]
+            line.append(f"{np.mean(ratios):.2f} ({min(ratios):.2f} – {max(ratios):.2f}, n={len(ratios)})"
+                        if ratios else "–")
+        body.append(line)
+    return header, body
+
+
 def per_image_table(rows: Iterable[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     header = ["image", "model", "method", "variant", "resolution", "target", "target name", "probability",
               "deletion (lower is better)", "insertion (higher is better)", "seconds"]
@@ -324,6 +349,10 @@ def sections(rows: list[dict[str, Any]], paired: Iterable[str] = (RECOMMENDED,)
                             f"insertion − deletion, {model}", *table))
         if rows and "saliency" in rows[0]:
             out.append((f"Flat maps (all values equal: they say nothing), {model}", *flat_table(rows, model)))
+        comp = completeness_table(rows, model)
+        if comp:
+            out.append((f"Completeness: sum of the integrated gradients / probability change along their path "
+                        f"(1 = complete), mean (min – max), {model}", *comp))
         out.append((f"Runtime, seconds per image, median (mean), {model}", *runtime_table(cells, model)))
         abl = ablation_table(cells, model)
         if abl:

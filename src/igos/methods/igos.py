@@ -263,10 +263,12 @@ class _DeletionProblem:
         grad_up, path_probs = path_gradient(self.model, self.baseline[idx], self.images[idx], up, self.targets[idx],
                                             alphas, noise, self.s.batch_size, weights, self.s.score)
         ig = upsample_adjoint(mask, grad_up)
-        if self.evidence is None:
-            self.evidence = torch.zeros(self.images.shape[0], *mask.shape[1:], device=mask.device, dtype=mask.dtype)
         weighted = self.weight[idx].view(-1, 1, 1, 1) * ig
-        self.evidence[idx] += weighted
+        if self.s.tie_break > 0:  # the tie order's evidence; not kept when the tie order is off
+            if self.evidence is None:
+                self.evidence = torch.zeros(self.images.shape[0], *mask.shape[1:], device=mask.device,
+                                            dtype=mask.dtype)
+            self.evidence[idx] += weighted
         reg_value, reg_grad = regulariser_gradient(mask, self.s.l1, self.s.tv)
         direction = project_direction(mask, weighted + reg_grad)
         p_end = path_probs[:, -1] if sweep is None else sweep[:, -1]

@@ -40,14 +40,15 @@ def integrated_gradients(
     steps: int = 20,
     integration: str = "gausslegendre",
     batch_size: int = 16,
-    return_delta: bool = False,
 ) -> Attribution:
     """Integrated Gradients saliency ``[B, H, W]`` (signed; higher = more evidence for the class).
 
     Args:
         steps: integration points. integration: Captum's method (``gausslegendre``,
             ``riemann_trapezoid``, ``riemann_left``, …).
-        return_delta: put Captum's completeness error per image in ``trace[i]["delta"]``.
+
+    The trace of each image records completeness: ``attribution_sum`` (the attributions' sum),
+    ``path_delta`` (``p_c(x) − p_c(x0)``) and Captum's ``delta``, their difference.
     """
     try:
         from captum.attr import IntegratedGradients
@@ -62,6 +63,7 @@ def integrated_gradients(
         ig = IntegratedGradients(Probability(model))
         attr, delta = ig.attribute(images, baselines=baseline, target=targets, n_steps=steps, method=integration,
                                    internal_batch_size=batch_size, return_convergence_delta=True)
-    trace = [{"delta": float(d), "attribution_sum": float(a)} for d, a in zip(delta, attr.flatten(1).sum(1))]
-    return Attribution(attr.sum(dim=1).detach(), trace=trace if return_delta else [], target=targets,
+    trace = [{"delta": float(d), "attribution_sum": float(a), "path_delta": float(a - d)}
+             for d, a in zip(delta, attr.flatten(1).sum(1))]
+    return Attribution(attr.sum(dim=1).detach(), trace=trace, target=targets,
                        forward_images=counter.forward_images, backward_images=counter.backward_images)
