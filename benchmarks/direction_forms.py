@@ -16,10 +16,10 @@ import statistics
 import time
 
 import torch
+from igos_variants import tuning_photos  # benchmarks/: the λ-tuning photos
 
 import igos
 from igos.images import load_image
-from igos_variants import tuning_photos  # benchmarks/: the λ-tuning photos
 
 VARIANTS = [("paper", "uniform"), ("ig", "uniform"), ("paper", "adaptive"), ("ig", "adaptive")]
 

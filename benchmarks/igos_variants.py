@@ -91,7 +91,8 @@ def main() -> None:
                 wins = (f"{sum(a < b for a, b in zip(d, bd))} / {sum(a > b for a, b in zip(i, bi))} / "
                         f"{sum(g > bi_ - bd_ for g, bi_, bd_ in zip(gap, bi, bd))}")
             print(f"| {name} | {statistics.mean(d):.4f} | {statistics.mean(i):.4f} | {statistics.mean(gap):.4f} | "
-                  f"{sum(c['flat'])}/{len(d)} ({sum(c.get('stalled', c['flat']))}) | {c['seconds']:.1f} | {wins} |", flush=True)
+                  f"{sum(c['flat'])}/{len(d)} ({sum(c.get('stalled', c['flat']))}) | {c['seconds']:.1f} | {wins} |",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -215,7 +215,8 @@ def _print_summary(records: list, failures: list, out_dir: Path) -> None:
         line += f"  {rec['seconds']:.1f}s"
         if rec.get("flat"):
             line += ("\n  warning: this heatmap is flat (all its cells equal: it says nothing); the mask "
-                     + ("never left its start (no step lowered the objective)" if rec.get("stalled") else "moved as one")
+                     + ("never left its start (no step lowered the objective)" if rec.get("stalled")
+                        else "moved as one")
                      + "; try --set stall_retries=2 or smaller l1 and tv (not always better: docs/methods.md)")
         print(line)
     if records and "deletion" in records[0]:
