@@ -53,7 +53,11 @@ def main() -> None:
     ap.add_argument("--model", default="efficientnet-lite0")
     ap.add_argument("--cache", default="docs/results/igos-variants.json")
     ap.add_argument("--cached-only", action="store_true", help="print what the cache holds, compute nothing")
+    ap.add_argument("--plot", default=None, metavar="PNG",
+                    help="also plot mean deletion against mean insertion per variant, one panel per resolution; "
+                         "variants of one method are joined in the order given (a trade-off curve over λ)")
     args = ap.parse_args()
+    points: dict[int, list[tuple[str, str, float, float]]] = {}
     files = tuning_photos(args.images, args.limit)
     cache_path = Path(args.cache)
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
@@ -90,9 +94,36 @@ def main() -> None:
                 bd, bi = base["deletion"], base["insertion"]
                 wins = (f"{sum(a < b for a, b in zip(d, bd))} / {sum(a > b for a, b in zip(i, bi))} / "
                         f"{sum(g > bi_ - bd_ for g, bi_, bd_ in zip(gap, bi, bd))}")
+            points.setdefault(res, []).append((name, method, statistics.mean(d), statistics.mean(i)))
             print(f"| {name} | {statistics.mean(d):.4f} | {statistics.mean(i):.4f} | {statistics.mean(gap):.4f} | "
                   f"{sum(c['flat'])}/{len(d)} ({sum(c.get('stalled', c['flat']))}) | {c['seconds']:.1f} | {wins} |",
                   flush=True)
+    if args.plot:
+        plot(points, args.plot, len(files), args.model)
+
+
+def plot(points: dict[int, list[tuple[str, str, float, float]]], path: str, n: int, model: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(points), figsize=(5 * len(points), 4.5), squeeze=False)
+    for ax, (res, pts) in zip(axes[0], points.items()):
+        for method in dict.fromkeys(m for _, m, _, _ in pts):
+            mine = [p for p in pts if p[1] == method]
+            xs, ys = [p[2] for p in mine], [p[3] for p in mine]
+            ax.plot(xs, ys, "o-" if len(mine) > 1 else "s", label=method)
+            for name, _, x, y in mine:
+                ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.set_xlabel("deletion (lower is better)")
+        ax.set_ylabel("insertion (higher is better)")
+        ax.set_title(f"{res}×{res}, {model}, {n} photos (mean)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from igos.methods.optim import line_search
 DATA = Path(__file__).parent / "data"
 # the snapshots predate issue 11's defaults: the mask starts at 1 and ties stay unordered, as in the paper
 PAPER = dict(start=1.0, tie_break=0.0)
-PAPER_PP = dict(l1=10.0, tv=20.0, steps=10, early_stop=None)  # iGOS++ as the authors set it
+PAPER_PP = dict(l1=10.0, tv=20.0, steps=10, early_stop=None, start=1.0)  # iGOS++ as the authors set it
 
 
 @pytest.mark.parametrize("case", sorted(torch.load(DATA / "descent_reference_tiny.pt")))
@@ -149,3 +149,18 @@ def test_the_trace_says_why_a_run_stopped_and_every_trial(tiny_net, images):
     for t in pp.trace:
         assert t["stopped"] == "ran all 2 iterations"
         assert {"ig_sum_deletion", "path_delta_insertion", "ig_sum_insertion_mi"} <= set(t)
+
+
+def test_igospp_starts_both_masks_at_the_per_resolution_start(tiny_net, images):
+    from igos.methods import get_method
+
+    spec = get_method("igospp")
+    assert spec.resolve({}, 7)["start"] == 0.5 and spec.resolve({}, 28)["start"] == 1.0
+    assert spec.resolve({"start": 0.8}, 7)["start"] == 0.8
+    # no iteration: the map is 1 − M_d ⊙ M_i = 1 − start², exactly
+    r = igospp(tiny_net, images, resolution=5, iterations=0, start=0.5)
+    torch.testing.assert_close(r.saliency, torch.full_like(r.saliency, 0.75))
+    r = igospp(tiny_net, images, resolution=5, iterations=0)  # default at 5×5: 0.5
+    torch.testing.assert_close(r.saliency, torch.full_like(r.saliency, 0.75))
+    with pytest.raises(ValueError, match="start must be in"):
+        igospp(tiny_net, images, resolution=5, start=1.5)

@@ -40,7 +40,7 @@ def _igos_lambda(options: dict[str, Any], resolution: int | tuple[int, int] | No
 
 
 def _igos_defaults(options: dict[str, Any], resolution: int | tuple[int, int] | None) -> dict[str, Any]:
-    """I-GOS's per-resolution defaults as used: λ1, λ2 and the mask's start value."""
+    """I-GOS's per-resolution defaults as used (also iGOS++'s): λ1, λ2 and the mask's start value."""
     out = _igos_lambda(options, resolution)
     if out.get("start") is None:
         out["start"] = default_start(_side(resolution))
@@ -59,6 +59,6 @@ register(MethodSpec("gradcam", gradcam, "GradCAM", "layer", "Grad-CAM (Selvaraju
                     preset_options={"layer": "gradcam_layer"}))
 register(MethodSpec("mask", mask, "Mask", "any", "Mask / meaningful perturbation (Fong & Vedaldi 2017)", "0 / 500"))
 register(MethodSpec("igospp", igospp, "iGOS++", "any", "iGOS++ (Khorram et al. 2021)",
-                    "4 IG passes per iteration", resolve=_igos_lambda))
+                    "4 IG passes per iteration", resolve=_igos_defaults))
 register(MethodSpec("igos", igos, "I-GOS", "any", "I-GOS (Qi et al. 2020)", "≈ 70 / ≈ 70 at the defaults (28×28)",
                     resolve=_igos_defaults))
