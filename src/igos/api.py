@@ -52,7 +52,7 @@ def _targets_for(target: Any, n: int) -> list[int | None]:
 def explain(
     inputs: str | os.PathLike | Sequence[str | os.PathLike] | Tensor,
     model: str | ModelPreset = "efficientnet-lite0",
-    method: str = "igos",
+    method: str = "auto",
     *,
     resolution: int | tuple[int, int] = 28,
     target: int | Sequence[int | None] | None = None,
@@ -69,7 +69,8 @@ def explain(
     Args:
         inputs: image files and/or folders, or a ``[B, 3, H, W]`` tensor in ``[0, 1]``.
         model: a preset name (default ``efficientnet-lite0``) or a :class:`ModelPreset`.
-        method: ``igos`` (default), or any name in ``igos.methods.METHODS``.
+        method: ``auto`` (default: the method igos recommends at ``resolution``, iGOS++ from 14×14 up and
+            I-GOS at 7×7, :mod:`igos.methods.recommended`), or any name in ``igos.methods.METHODS``.
         resolution: heatmap side (methods with a fixed resolution ignore it).
         target: class per image, one class for all, or ``None`` (top-1).
         seed: seed of every random choice; the same seed gives the same heatmaps.
@@ -99,7 +100,7 @@ def explain(
 def explain_stream(
     inputs: str | os.PathLike | Sequence[str | os.PathLike] | Tensor,
     model: str | ModelPreset = "efficientnet-lite0",
-    method: str = "igos",
+    method: str = "auto",
     *,
     resolution: int | tuple[int, int] = 28,
     target: int | Sequence[int | None] | None = None,

@@ -66,11 +66,17 @@ def _ray_options(args: argparse.Namespace) -> Any:
                       args.gpus_per_worker, args.threads_per_worker, args.max_retries)
 
 
+AUTO_HELP = ("saliency method (default auto: the recommended one at the resolution, iGOS++ from 14×14 up, "
+             "I-GOS at 7×7; see the README)")
+
+
 def _explain_parser(sub: Any, methods: list[str]) -> None:
+    from .methods.recommended import AUTO
+
     ex = sub.add_parser("explain", help="explain images: heatmaps (.npy, .png) and results.json")
     ex.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
     _model_args(ex)
-    ex.add_argument("--method", default="igos", choices=methods, help="saliency method (default igos)")
+    ex.add_argument("--method", default=AUTO, choices=[AUTO, *methods], help=AUTO_HELP)
     ex.add_argument("--resolution", default="28", metavar="S|HxW", help="heatmap side or HxW (default 28)")
     ex.add_argument("--target", default=None, help="class index for all images, or one per image: 3,17,…")
     ex.add_argument("--out", default="igos-out", help="output folder (default igos-out)")
@@ -119,6 +125,8 @@ def _bench_parser(sub: Any, methods: list[str]) -> None:
 
 
 def _other_parsers(sub: Any, methods: list[str]) -> None:
+    from .methods.recommended import AUTO
+
     rp = sub.add_parser("report", help="one self-contained HTML page for a bench run or an explain folder")
     rp.add_argument("source", metavar="RUN_DIR_OR_EXPLAIN_DIR")
     rp.add_argument("--out", default=None, help="HTML file (default SOURCE/report.html)")
@@ -136,7 +144,7 @@ def _other_parsers(sub: Any, methods: list[str]) -> None:
                          "(default igos, when the run has it)")
     demo = sub.add_parser("demo", help="explain sample photos that ship with scikit-image (needs igos[demo])")
     demo.add_argument("--out", default="igos-demo", help="output folder (default igos-demo)")
-    demo.add_argument("--method", default="igos", choices=methods, help="saliency method (default igos)")
+    demo.add_argument("--method", default=AUTO, choices=[AUTO, *methods], help=AUTO_HELP)
     demo.add_argument("--resolution", default="28", metavar="S|HxW", help="heatmap side or HxW (default 28)")
     demo.add_argument("--device", default=None, help="cpu, cuda, … (default: cuda when available)")
 
@@ -158,6 +166,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     from .api import explain_stream, resolve_model
     from .explanations import ExplanationWriter
+    from .methods.recommended import resolve_method
     from .models import load_model
     from .options import parse_options, parse_size
     from .pipeline import Failure
@@ -179,10 +188,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
                             evaluate=args.evaluate or args.figure or args.animate,
                             images_per_batch=args.images_per_batch, resize=args.resize, progress=progress,
                             ray=ray, model_options=model_options, **options)
-    meta = {"model": args.model, "method": args.method, "resolution": resolution, "seed": args.seed}
+    method = resolve_method(args.method, resolution)
+    meta = {"model": args.model, "method": method, "resolution": resolution, "seed": args.seed}
     writer = ExplanationWriter(args.out, meta, cmap=args.cmap, alpha=args.alpha, figure=args.figure,
                                animate=args.animate, view=_view(preset, args.resize))  # after the stream's checks
-    bar = tqdm(desc=f"{args.method} {args.resolution}", unit="img", disable=None)
+    bar = tqdm(desc=f"{method} {args.resolution}", unit="img", disable=None)
     with bar:
         for rec in stream:
             if isinstance(rec, Failure):

@@ -20,6 +20,7 @@ from .explanations import Explanation
 from .images import ImageLoadError, load_image
 from .methods import get_method
 from .methods.common import check_finite
+from .methods.recommended import resolve_method
 from .metrics import deletion_insertion
 from .models import ModelPreset
 from .perturb import blurred_baseline
@@ -46,8 +47,10 @@ class Task:
     @classmethod
     def make(cls, method: str, resolution: int | tuple[int, int] | None = None,
              options: dict[str, Any] | None = None, **kw: Any) -> Task:
-        """A task whose options are checked against the method's now, before any image is read."""
+        """A task whose options are checked against the method's now, before any image is read; ``auto`` is
+        the recommended method at ``resolution`` (:mod:`igos.methods.recommended`)."""
         options = dict(options or {})
+        method = resolve_method(method, resolution)
         get_method(method).check_options(options)
         return cls(method, resolution, tuple(sorted(options.items())), **kw)
 
