@@ -106,7 +106,7 @@ def test_report_in_headless_chromium(bench_run, tmp_path):
         page.goto(path.as_uri())
         page.wait_for_load_state("load")
         assert page.locator(".imgrow").count() == 3
-        assert page.locator("table.t").count() == 4  # main, I-GOS's paired wins, flat maps, runtime
+        assert page.locator("table.t").count() == 5  # main, I-GOS's paired wins, flat maps, completeness, runtime
         # 3 originals + 3 images x (gradient 32² + igos 7² + igos 14²) thumbnails, all decoded
         thumbs = page.locator(".imgrow img")
         assert thumbs.count() == 12
