@@ -1,10 +1,11 @@
 """Which of igos's optimisers to recommend at each resolution, from a bench run's paired per-photo wins.
 
 For each resolution and candidate (I-GOS, iGOS++) it counts, against every baseline with maps at that
-resolution (as ``igos table``'s paired wins: RISE, IG and the gradient only at 224, GradCAM at its layer's), the photos where the candidate has the lower deletion, the higher insertion and the larger
-insertion − deletion. The recommendation is the candidate whose weakest insertion − deletion comparison
-is best (ties: the larger total, then the cheaper, I-GOS); it then says whether that candidate also wins
-both metrics on at least 60 % of the photos against every baseline (the issue's criterion).
+resolution (as igos table's paired wins: RISE, IG and the gradient only at 224, GradCAM at its layer's),
+the photos where the candidate has the lower deletion, the higher insertion and the larger insertion −
+deletion. The recommendation is the candidate whose weakest insertion − deletion comparison is best
+(ties: the larger total, then the cheaper, I-GOS); it also says whether that candidate wins both metrics
+on at least 60 % of the photos against every baseline (issue 11's criterion).
 
     python benchmarks/recommend.py RUN_DIR [--model efficientnet-lite0]
 """
