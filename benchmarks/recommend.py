@@ -13,11 +13,10 @@ on at least 60 % of the photos against every baseline (issue 11's criterion).
 from __future__ import annotations
 
 import argparse
-from collections import defaultdict
 
 from igos.methods.recommended import RECOMMENDED
 from igos.store import ResultStore
-from igos.tables import area, column, display_name, label, latest_settings
+from igos.tables import area, by_image, display_name, label, latest_settings, paired_wins
 
 CANDIDATES = ("igos", "igospp")
 
@@ -30,10 +29,7 @@ def main() -> None:
     store = ResultStore.open_existing(args.run_dir)
     rows, _ = latest_settings(store.rows())
     store.close()
-    by: dict[tuple[str, object], dict[str, dict]] = defaultdict(dict)
-    for r in rows:
-        if r["model"] == args.model and r["variant"] == "default":
-            by[(r["method"], column(r))][r["image"]] = r
+    by = {(m, r): v for (m, variant, r), v in by_image(rows, args.model).items() if variant == "default"}
     resolutions = sorted({res for m, res in by if m in CANDIDATES}, key=area, reverse=True)
     print("| resolution | candidate | weakest ins − del win rate | del / ins / ins − del wins against each baseline "
           "| wins both on ≥ 60 % against all | chosen | igos.methods.recommended |\n|---|---|---|---|---|---|---|")
@@ -47,13 +43,7 @@ def main() -> None:
                 continue
             parts, rates, total, both = [], [], 0, True
             for b in baselines:
-                theirs = by[(b, res)]
-                common = sorted(set(mine) & set(theirs))
-                n = len(common)
-                d = sum(mine[i]["deletion"] < theirs[i]["deletion"] for i in common)
-                ins = sum(mine[i]["insertion"] > theirs[i]["insertion"] for i in common)
-                gap = sum(mine[i]["insertion"] - mine[i]["deletion"] > theirs[i]["insertion"] - theirs[i]["deletion"]
-                          for i in common)
+                d, ins, gap, n = paired_wins(mine, by[(b, res)])
                 parts.append(f"{display_name(b)} {d}/{ins}/{gap} of {n}")
                 rates.append(gap / n)
                 total += gap

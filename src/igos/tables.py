@@ -18,7 +18,7 @@ from .methods.registry import REGISTRY
 
 __all__ = ["Cell", "latest_settings", "summarise", "main_table", "runtime_table", "ablation_table", "objective_table",
            "per_image_table", "t_critical", "sections", "render", "display_name", "method_order", "column", "label",
-           "area", "paired_table", "flat_table", "RECOMMENDED"]
+           "area", "by_image", "paired_wins", "paired_table", "flat_table", "RECOMMENDED"]
 
 #: the method the paired table compares every other method with
 RECOMMENDED = "igos"
@@ -224,7 +224,7 @@ def objective_table(cells: dict, model: str) -> tuple[list[str], list[list[str]]
     return header, body
 
 
-def _by_image(rows: Iterable[dict[str, Any]], model: str) -> dict[tuple[str, str, int | str], dict[str, dict]]:
+def by_image(rows: Iterable[dict[str, Any]], model: str) -> dict[tuple[str, str, int | str], dict[str, dict]]:
     """``(method, variant, resolution column) -> {image: row}`` of one model."""
     out: dict[tuple, dict[str, dict]] = defaultdict(dict)
     for r in rows:
@@ -233,12 +233,23 @@ def _by_image(rows: Iterable[dict[str, Any]], model: str) -> dict[tuple[str, str
     return out
 
 
+def paired_wins(mine: dict[str, dict], theirs: dict[str, dict]) -> tuple[int, int, int, int]:
+    """On the photos both ``{image: row}`` hold: how often ``mine`` has the lower deletion, the higher
+    insertion and the larger insertion − deletion (ties are no wins), and how many photos that is."""
+    both = sorted(set(mine) & set(theirs))
+    d = sum(mine[i]["deletion"] < theirs[i]["deletion"] for i in both)
+    ins = sum(mine[i]["insertion"] > theirs[i]["insertion"] for i in both)
+    gap = sum(mine[i]["insertion"] - mine[i]["deletion"] > theirs[i]["insertion"] - theirs[i]["deletion"]
+              for i in both)
+    return d, ins, gap, len(both)
+
+
 def paired_table(rows: list[dict[str, Any]], model: str, reference: str = RECOMMENDED
                  ) -> tuple[list[str], list[list[str]]] | None:
     """Per-photo wins of ``reference`` against every other method at each resolution: on how many of the
     photos both explained it has the lower deletion, the higher insertion, and the larger insertion −
     deletion. Far more sensitive than two means with overlapping intervals. None without ``reference``."""
-    by = _by_image(rows, model)
+    by = by_image(rows, model)
     resolutions = sorted({k[2] for k in by if k[0] == reference and k[1] == "default"}, key=area, reverse=True)
     if not resolutions:
         return None
@@ -249,16 +260,8 @@ def paired_table(rows: list[dict[str, Any]], model: str, reference: str = RECOMM
         line = [display_name(m)]
         for r in resolutions:
             mine, theirs = by.get((reference, "default", r), {}), by.get((m, "default", r), {})
-            both = sorted(set(mine) & set(theirs))
-            if not both:
-                line.append("–")
-                continue
-            d = sum(mine[i]["deletion"] < theirs[i]["deletion"] for i in both)
-            n = len(both)
-            ins = sum(mine[i]["insertion"] > theirs[i]["insertion"] for i in both)
-            gap = sum(mine[i]["insertion"] - mine[i]["deletion"] > theirs[i]["insertion"] - theirs[i]["deletion"]
-                      for i in both)
-            line.append(f"{d} / {ins} / {gap} of {n}")
+            d, ins, gap, n = paired_wins(mine, theirs)
+            line.append(f"{d} / {ins} / {gap} of {n}" if n else "–")
         body.append(line)
     return header, body
 
@@ -267,7 +270,7 @@ def flat_table(rows: list[dict[str, Any]], model: str) -> tuple[list[str], list[
     """Maps with no order (all values within 1e-6: they say nothing), per method and resolution."""
     from .store import saliency_from_row
 
-    by = _by_image(rows, model)
+    by = by_image(rows, model)
     resolutions = sorted({k[2] for k in by if k[1] == "default"}, key=area, reverse=True)
     header = ["method"] + [label(r) for r in resolutions]
     body = []
@@ -289,7 +292,7 @@ def completeness_table(rows: list[dict[str, Any]], model: str) -> tuple[list[str
     deletion path, the IG baseline's attributions): the ratio of their sum to the probability change along
     their path, 1 when complete; mean (min – max) over the photos whose change is at least 0.01. None when
     no row has the figures."""
-    by = _by_image(rows, model)
+    by = by_image(rows, model)
     have = {k for k, got in by.items() if k[1] == "default"
             and any(r.get("direction_sum") is not None and r.get("path_delta") is not None for r in got.values())}
     if not have:
