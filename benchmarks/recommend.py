@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from igos.methods.recommended import RECOMMENDED
+from igos.methods.recommended import recommended_method
 from igos.store import ResultStore
 from igos.tables import area, by_image, display_name, label, latest_settings, paired_wins
 
@@ -50,11 +50,11 @@ def main() -> None:
                 both &= d >= 0.6 * n and ins >= 0.6 * n
             scored.append(((min(rates), total, -CANDIDATES.index(cand)), cand, parts, both))
         best = max(scored)[1]
-        side = res if isinstance(res, int) else max(int(v) for v in str(res).split("x"))
+        shape = (res, res) if isinstance(res, int) else tuple(int(v) for v in res.split("x"))
         for key, cand, parts, both in scored:
             print(f"| {label(res)} | {display_name(cand)} | {key[0]:.0%} | {'; '.join(parts)} | "
                   f"{'yes' if both else 'no'} | {'**yes**' if cand == best else ''} | "
-                  f"{RECOMMENDED.get(side, '–') if cand == best else ''} |")
+                  f"{recommended_method(shape) if cand == best else ''} |")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from igos.methods.optim import line_search
 DATA = Path(__file__).parent / "data"
 # the snapshots predate issue 11's defaults: the mask starts at 1 and ties stay unordered, as in the paper
 PAPER = dict(start=1.0, tie_break=0.0)
-PAPER_PP = dict(l1=10.0, tv=20.0, steps=10, early_stop=None, start=1.0)  # iGOS++ as the authors set it
+PAPER_PP = dict(l1=10.0, tv=20.0, steps=10, early_stop=None, start=1.0, lean=False)  # iGOS++ as the authors set it
 
 
 @pytest.mark.parametrize("case", sorted(torch.load(DATA / "descent_reference_tiny.pt")))
@@ -164,3 +164,67 @@ def test_igospp_starts_both_masks_at_the_per_resolution_start(tiny_net, images):
     torch.testing.assert_close(r.saliency, torch.full_like(r.saliency, 0.75))
     with pytest.raises(ValueError, match="start must be in"):
         igospp(tiny_net, images, resolution=5, start=1.5)
+
+
+def _quadratic(target):
+    def objective(masks, rows):
+        f = (masks - target[rows]).pow(2).flatten(1).sum(1)
+        return f, -f
+    return objective
+
+
+def test_line_search_stops_after_max_trials():
+    """An ascent direction: without a cap the ladder runs down to min_step; with one, after max_trials."""
+    target = torch.tensor([[0.2, 0.4]]).view(1, 1, 1, 2)
+    objective = _quadratic(target)
+    half = torch.full((1, 1, 1, 2), 0.5)
+    value = objective(half, torch.arange(1))[0]
+    kw = dict(decay=0.5, min_step=1e-2, trials_per_batch=2)
+    full = line_search(objective, half, -2 * (half - target), value, torch.tensor([1.0]), **kw)
+    capped = line_search(objective, half, -2 * (half - target), value, torch.tensor([1.0]), max_trials=3, **kw)
+    assert int(full.trials[0]) == 8 and int(capped.trials[0]) == 3 + 1  # 3 candidates + the min_step fallback
+    assert [s for s, _ in capped.tried[0]] == pytest.approx([1.0, 0.5, 0.25, 1e-2])
+    assert not capped.accepted[0] and float(capped.step[0]) == pytest.approx(1e-2)
+    # a descent direction whose step passes within the cap is unaffected
+    one, near = torch.ones(1, 1, 1, 2), torch.full((1, 1, 1, 2), 0.9)
+    objective = _quadratic(near)
+    a = line_search(objective, one, 2 * (one - near), objective(one, torch.arange(1))[0], torch.tensor([10.0]),
+                    decay=0.5, min_step=1e-3, trials_per_batch=3, max_trials=6)
+    assert bool(a.accepted[0]) and float(a.step[0]) == 0.625 and int(a.trials[0]) == 6
+    with pytest.raises(ValueError, match="max_trials"):
+        DescentSettings(max_trials=0)
+
+
+def test_stop_on_failure_ends_a_run_whose_line_search_finds_no_step(tiny_net, images):
+    """An impossible Armijo constant: the first search fails; the run stops there."""
+    kw = dict(resolution=5, iterations=4, steps=3, armijo=1e9, early_stop=None, start=1.0)
+    going = igospp(tiny_net, images, **kw)
+    stopped = igospp(tiny_net, images, stop_on_failure=True, **kw)
+    for g, s in zip(going.trace, stopped.trace):
+        assert not any(g["accepted"]) and g["iterations"] == 4
+        assert s["iterations"] == 1 and s["stopped"].startswith("line search: no step")
+        assert s["step"] == pytest.approx([1e-5]) and s["objective"][0] == pytest.approx(g["objective"][0])
+    assert stopped.backward_images < going.backward_images
+
+
+def test_the_next_search_grows_only_after_a_first_trial_pass(tiny_net, images):
+    """With grow_only_on_first, a search starts at the last accepted step unless that was its first trial."""
+    for grow in (False, True):
+        r = igos(tiny_net, images, resolution=5, iterations=6, steps=3, early_stop=None, trials_per_batch=1,
+                 grow_only_on_first=grow)
+        for t in r.trace:
+            for it in range(1, t["iterations"]):
+                first_tried = t["tried"][it][0][0]
+                prev, prev_first = t["step"][it - 1], t["tried"][it - 1][0][0]
+                grew = not grow or prev == prev_first
+                want = min(1000.0, prev / 0.2) if grew else prev
+                assert first_tried == pytest.approx(want, rel=1e-6)
+
+
+def test_igospp_single_mask_paths_may_use_fewer_points(tiny_net, images):
+    full = igospp(tiny_net, images, resolution=5, iterations=2, steps=4, early_stop=None)
+    fewer = igospp(tiny_net, images, resolution=5, iterations=2, steps=4, steps_single=2, early_stop=None)
+    # per iteration: 2 paths × 4 points + 2 paths × 2 points with gradients, for each of the 3 images
+    assert full.backward_images == 3 * 2 * 16 and fewer.backward_images == 3 * 2 * 12
+    with pytest.raises(ValueError, match="steps_single"):
+        igospp(tiny_net, images, resolution=5, steps=4, steps_single=5)

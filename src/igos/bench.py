@@ -231,7 +231,7 @@ def settings_of(spec: BenchSpec, job: Task) -> dict[str, Any]:
         "method": job.method,
         "variant": job.variant,
         "options": options,
-        "parameters": plain_settings(get_method(job.method).effective_options(options, job.resolution or None)),
+        "parameters": plain_settings(get_method(job.method).hashed_options(options, job.resolution or None)),
         "seed": spec.seed,
         "targets": "labels" if (spec.labels is not None or spec.imagefolder) else "top1",
     }

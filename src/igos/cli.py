@@ -286,7 +286,7 @@ def cmd_table(args: argparse.Namespace) -> int:
         print(f"igos: {args.run_dir} holds no results yet", file=sys.stderr)
         return 1
     held = sorted({r["method"] for r in rows})
-    paired = args.paired if args.paired is not None else [m for m in (tables.RECOMMENDED,) if m in held]
+    paired = args.paired if args.paired is not None else [m for m in (tables.DEFAULT_PAIRED,) if m in held]
     missing = [m for m in paired if m not in held]
     if missing:
         print(f"igos: --paired {' '.join(missing)}: {args.run_dir} holds no rows of "

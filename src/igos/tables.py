@@ -18,10 +18,10 @@ from .methods.registry import REGISTRY
 
 __all__ = ["Cell", "latest_settings", "summarise", "main_table", "runtime_table", "ablation_table", "objective_table",
            "per_image_table", "t_critical", "sections", "render", "display_name", "method_order", "column", "label",
-           "area", "by_image", "paired_wins", "paired_table", "flat_table", "RECOMMENDED"]
+           "area", "by_image", "paired_wins", "paired_table", "flat_table", "DEFAULT_PAIRED"]
 
 #: the method the paired table compares every other method with
-RECOMMENDED = "igos"
+DEFAULT_PAIRED = "igos"
 
 # two-sided 95 % critical values of Student's t, df = 1..30; beyond that the normal 1.96
 _T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
@@ -244,7 +244,7 @@ def paired_wins(mine: dict[str, dict], theirs: dict[str, dict]) -> tuple[int, in
     return d, ins, gap, len(both)
 
 
-def paired_table(rows: list[dict[str, Any]], model: str, reference: str = RECOMMENDED
+def paired_table(rows: list[dict[str, Any]], model: str, reference: str = DEFAULT_PAIRED
                  ) -> tuple[list[str], list[list[str]]] | None:
     """Per-photo wins of ``reference`` against every other method at each resolution: on how many of the
     photos both explained it has the lower deletion, the higher insertion, and the larger insertion −
@@ -335,7 +335,7 @@ def to_csv(header: list[str], body: list[list[str]]) -> str:
     return buf.getvalue()
 
 
-def sections(rows: list[dict[str, Any]], paired: Iterable[str] = (RECOMMENDED,)
+def sections(rows: list[dict[str, Any]], paired: Iterable[str] = (DEFAULT_PAIRED,)
              ) -> list[tuple[str, list[str], list[list[str]]]]:
     """The tables of a run, per model: ``(title, header, body)`` for deletion/insertion, the per-photo wins
     of each method in ``paired``, flat maps, runtime and, where the run has them, the ablation and the
@@ -368,7 +368,7 @@ def sections(rows: list[dict[str, Any]], paired: Iterable[str] = (RECOMMENDED,)
 
 
 def render(rows: list[dict[str, Any]], failures: list[tuple], *, per_image: bool = False, older: int = 0,
-           paired: Iterable[str] = (RECOMMENDED,)) -> tuple[str, str]:
+           paired: Iterable[str] = (DEFAULT_PAIRED,)) -> tuple[str, str]:
     """The Markdown and CSV text of ``igos table``: every section, optionally every row, the failures."""
     md, csv_parts = [], []
     if older:

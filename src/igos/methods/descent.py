@@ -33,6 +33,12 @@ class DescentSettings:
         trials_per_batch: candidate steps scored per model call in the line search.
         early_stop, patience: stop an image after ``patience`` iterations that lower ``F`` by less than
             ``early_stop``; ``None`` runs every iteration.
+        grow_only_on_first: the next line search starts at the accepted step / ``step_decay`` only when this
+            search accepted its first trial, else at the accepted step (``False``: always / ``step_decay``).
+        max_trials: at most this many candidate steps per line search (``None``: down to ``min_step``).
+        stop_on_failure: an image whose line search accepts no step takes ``min_step`` and stops there (it
+            sits at a minimum of ``F`` along its direction); ``False``: it goes on.
+        start: the mask's value everywhere at the start, in ``[0, 1]``.
         batch_size: images per model call.
     """
 
@@ -47,6 +53,10 @@ class DescentSettings:
     trials_per_batch: int = 2
     early_stop: float | None = 1e-3
     patience: int = 2
+    grow_only_on_first: bool = False
+    max_trials: int | None = None
+    stop_on_failure: bool = False
+    start: float = 1.0
     batch_size: int = 16
 
     def __post_init__(self) -> None:
@@ -64,6 +74,10 @@ class DescentSettings:
         if self.trials_per_batch < 1 or self.batch_size < 1 or self.patience < 1:
             problems.append(f"trials_per_batch, batch_size and patience must be ≥ 1, got {self.trials_per_batch}, "
                             f"{self.batch_size}, {self.patience}")
+        if not 0.0 <= self.start <= 1.0:
+            problems.append(f"start must be in [0, 1], got {self.start}")
+        if self.max_trials is not None and self.max_trials < 1:
+            problems.append(f"max_trials must be ≥ 1 or None, got {self.max_trials}")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -138,17 +152,24 @@ def descend(problem: Problem, mask: Tensor, value: Tensor, settings: DescentSett
             search = _fixed_step(objective, m, direction, s.fixed_step)
         else:
             search = line_search(objective, m, direction, base, next_step[idx], decay=s.step_decay, armijo=s.armijo,
-                                 min_step=s.min_step, trials_per_batch=s.trials_per_batch)
+                                 min_step=s.min_step, trials_per_batch=s.trials_per_batch,
+                                 max_trials=s.max_trials)
         record_iteration(traces, idx, base, search, direction, info)
         value[idx] = search.value
         mask[idx] = search.mask
-        next_step[idx] = torch.clamp(search.step / s.step_decay, max=s.first_step)
+        grow = search.step >= next_step[idx] if s.grow_only_on_first else torch.ones_like(search.accepted)
+        next_step[idx] = torch.clamp(torch.where(grow, search.step / s.step_decay, search.step), max=s.first_step)
         if s.early_stop is not None:
             small = (base - search.value) < s.early_stop
             slow[idx] = torch.where(small, slow[idx] + 1, torch.zeros_like(slow[idx]))
             for i in idx[slow[idx] >= s.patience].tolist():
                 traces[i]["stopped"] = f"early stop: F fell by less than {s.early_stop:g} in {s.patience} iterations"
             active &= slow < s.patience
+        if s.stop_on_failure:
+            failed = idx[~search.accepted]
+            for i in failed.tolist():
+                traces[i]["stopped"] = "line search: no step passed the Armijo test; took min_step"
+            active[failed] = False
     for i in active.nonzero().flatten().tolist():
         traces[i]["stopped"] = f"ran all {s.iterations} iterations"
     return mask, value

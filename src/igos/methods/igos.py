@@ -37,7 +37,7 @@ from .descent import DescentSettings, Objective, descend, new_traces
 from .optim import path_gradient, path_scores, project_direction, upsample_adjoint
 
 __all__ = ["igos", "IGOSSettings", "default_regularisation", "resolve_regularisation", "REGULARISATION",
-           "default_start", "START", "STALL_TOLERANCE", "FLAT_TOLERANCE"]
+           "default_start", "START", "STALL_TOLERANCE", "FLAT_TOLERANCE", "order_ties"]
 
 #: (λ1, λ2) per mask resolution, tuned on 10 development photos held out from the bench tables
 #: (benchmarks/tune_regularisation.py; docs/results/igos-lambda-tuning.md): 28 is the authors'
@@ -177,13 +177,11 @@ class IGOSSettings(DescentSettings):
     score: str = "probability"
     normalise: bool = False
     tie_break: float = 0.0
-    start: float = 1.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not 0.0 <= self.start <= 1.0 or self.tie_break < 0:
-            raise ValueError(f"start must be in [0, 1] and tie_break ≥ 0, got start={self.start}, "
-                             f"tie_break={self.tie_break}")
+        if self.tie_break < 0:
+            raise ValueError(f"tie_break must be ≥ 0, got {self.tie_break}")
         if self.score not in SCORES:
             raise ValueError(f"score must be one of {', '.join(SCORES)}, got {self.score!r}")
         if self.direction not in DIRECTIONS or self.grid not in GRIDS or self.sweep < 1:
@@ -307,6 +305,9 @@ def igos(
     search_noise: bool = False,
     early_stop: float | None = 1e-3,
     patience: int = 2,
+    grow_only_on_first: bool = False,
+    max_trials: int | None = None,
+    stop_on_failure: bool = False,
     stall_retries: int = 0,
     stall_relax: float = 0.3,
     direction: str = "paper",
@@ -390,7 +391,9 @@ def igos(
     settings = IGOSSettings(iterations=iterations, steps=steps, noise=noise, first_step=first_step,
                             step_decay=step_decay, armijo=armijo, min_step=min_step, fixed_step=fixed_step,
                             trials_per_batch=trials_per_batch, early_stop=early_stop, patience=patience,
-                            batch_size=batch_size, l1=l1, tv=tv, search_points=search_points,
+                            grow_only_on_first=grow_only_on_first, max_trials=max_trials,
+                            stop_on_failure=stop_on_failure, batch_size=batch_size, l1=l1, tv=tv,
+                            search_points=search_points,
                             search_noise=search_noise, stall_retries=stall_retries, stall_relax=stall_relax,
                             direction=direction, grid=grid, sweep=sweep, score=score, normalise=normalise,
                             tie_break=tie_break, start=start)
@@ -419,6 +422,21 @@ def optimise(model: nn.Module, images: Tensor, target: int | Sequence[int] | Ten
     return result
 
 
+def order_ties(final: Tensor, evidence: Tensor | None, tie_break: float, traces: list[dict]) -> Tensor:
+    """The saliency ``1 − final`` (``[B, s_h, s_w]``); a map with no order (all cells within ``FLAT_TOLERANCE``)
+    gets the order of ``evidence`` (``[B, 1, s_h, s_w]``, the directions' sum), scaled to at most ``tie_break``.
+    Each trace gets ``flat``: whether the returned map still has no order."""
+    saliency = 1.0 - final
+    no_order = (final.flatten(1).amax(1) - final.flatten(1).amin(1)) < FLAT_TOLERANCE  # [B]
+    if tie_break > 0 and evidence is not None and bool(no_order.any()):
+        ev = evidence[:, 0]
+        order = tie_break * ev / ev.flatten(1).abs().amax(1).clamp_min(1e-30).view(-1, 1, 1)
+        saliency = saliency + order * no_order.view(-1, 1, 1).to(order.dtype)
+    for i, tr in enumerate(traces):
+        tr["flat"] = bool(saliency[i].max() - saliency[i].min() < FLAT_TOLERANCE)
+    return saliency
+
+
 def _optimise_once(model: nn.Module, images: Tensor, target, baseline: Tensor, size: tuple[int, int],
                    settings: IGOSSettings, seed: int) -> Attribution:
     b, device, dtype = images.shape[0], images.device, images.dtype
@@ -439,13 +457,6 @@ def _optimise_once(model: nn.Module, images: Tensor, target, baseline: Tensor, s
                   l1=float(settings.l1), tv=float(settings.tv), start=float(settings.start), retries=0,
                   stalled=bool((settings.start - mask[i]).abs().max() < STALL_TOLERANCE))
     final = mask[:, 0]
-    saliency = 1.0 - final
-    no_order = (final.flatten(1).amax(1) - final.flatten(1).amin(1)) < FLAT_TOLERANCE  # [B]
-    if settings.tie_break > 0 and problem.evidence is not None and bool(no_order.any()):
-        ev = problem.evidence[:, 0]
-        order = settings.tie_break * ev / ev.flatten(1).abs().amax(1).clamp_min(1e-30).view(-1, 1, 1)
-        saliency = saliency + order * no_order.view(-1, 1, 1).to(order.dtype)
-    for i, tr in enumerate(traces):
-        tr["flat"] = bool(saliency[i].max() - saliency[i].min() < FLAT_TOLERANCE)
+    saliency = order_ties(final, problem.evidence, settings.tie_break, traces)
     return Attribution(saliency=saliency, mask=final, trace=traces, forward_images=counter.forward_images,
                        backward_images=counter.backward_images, target=targets)

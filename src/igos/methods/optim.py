@@ -148,13 +148,15 @@ def line_search(
     armijo: float = 1e-4,
     min_step: float = 1e-5,
     trials_per_batch: int = 3,
+    max_trials: int | None = None,
     project: Callable[[Tensor], Tensor] = lambda m: m.clamp(0.0, 1.0),
 ) -> SearchResult:
     """Backtracking line search with the revised Armijo condition, several trials per model call.
 
     Per image accepts the largest ``a = first_step · decay^j`` with
     ``F(P(M − a·g)) ≤ F(M) − armijo · a · ‖g‖²`` (``P``: projection to [0, 1]); an image that accepts
-    no step down to ``min_step`` takes ``min_step`` unconditionally. ``objective`` maps candidate masks
+    no step down to ``min_step`` (or within ``max_trials`` candidate steps) takes ``min_step`` unconditionally.
+    ``objective`` maps candidate masks
     ``[N, ...]`` and their image indices ``[N]`` to ``(F [N], probability [N])``; ``mask`` and
     ``direction`` are ``[B, ...]``, ``value`` is ``F(M)`` ``[B]``, ``first_step`` ``[B]``.
     """
@@ -173,6 +175,8 @@ def line_search(
     while pending.numel():
         cand = current[pending].view(-1, 1) * powers.view(1, -1)  # [P, T], decreasing along T
         in_range = cand >= min_step
+        if max_trials is not None:
+            in_range &= (trials[pending].view(-1, 1) + torch.arange(1, trials_per_batch + 1, device=device)) <= max_trials
         rows, cols = in_range.nonzero().unbind(1)  # row-major: each image's trials in decreasing order
         if rows.numel() == 0:
             break
@@ -189,10 +193,10 @@ def line_search(
                 accepted[i], step[i], new_mask[i], new_value[i], new_prob[i] = True, a[t], trial_masks[t], f[t], p[t]
         current[pending] = current[pending] * decay**trials_per_batch
         pending = pending[~accepted[pending] & in_range.all(1)]
-    fallback = (~accepted).nonzero().flatten()
-    if fallback.numel():
-        new_value[fallback], new_prob[fallback] = objective(new_mask[fallback], fallback)
-        trials.index_add_(0, fallback, torch.ones_like(fallback))
-        for i in fallback.tolist():
+    failed = (~accepted).nonzero().flatten()
+    if failed.numel():
+        new_value[failed], new_prob[failed] = objective(new_mask[failed], failed)
+        trials.index_add_(0, failed, torch.ones_like(failed))
+        for i in failed.tolist():
             tried[i].append((float(min_step), float(new_value[i])))
     return SearchResult(step, new_mask, new_value, new_prob, trials, accepted, tried)

@@ -59,6 +59,9 @@ class MethodSpec:
             when the user gives none (GradCAM's ``layer`` from ``gradcam_layer``).
         resolve: optional ``(options, resolution) -> options``: fills options whose default depends
             on the resolution (I-GOS's λ per resolution), so that a run records what it used.
+        hash_neutral: options added after bench rows were stored, each with the value that behaves as
+            before: while an option holds it, the bench leaves it out of the settings hash (stored rows stay
+            valid); any other value is hashed.
     """
 
     name: str
@@ -70,6 +73,7 @@ class MethodSpec:
     resolution_note: str = ""
     preset_options: Mapping[str, str] = field(default_factory=dict)
     resolve: Callable[[dict[str, Any], int | tuple[int, int] | None], dict[str, Any]] | None = None
+    hash_neutral: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.resolutions not in RESOLUTION_KINDS:
@@ -117,6 +121,12 @@ class MethodSpec:
         self.check_options(options)
         out = {**self.options, **options}
         return self.resolve(out, resolution) if self.resolve is not None else out
+
+    def hashed_options(self, options: Mapping[str, Any], resolution: int | tuple[int, int] | None = None
+                       ) -> dict[str, Any]:
+        """:meth:`effective_options` less the ``hash_neutral`` options that hold their neutral value."""
+        return {k: v for k, v in self.effective_options(options, resolution).items()
+                if not (k in self.hash_neutral and v == self.hash_neutral[k])}
 
     def with_preset(self, options: Mapping[str, Any], preset: Any) -> dict[str, Any]:
         """``options`` plus what the model preset supplies for this method (e.g. GradCAM's layer)."""
