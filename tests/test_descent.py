@@ -234,14 +234,14 @@ def test_igospp_search_profile_per_resolution_and_the_settings_hash():
     from igos.methods import get_method
     from igos.methods.igospp import FULL, LEAN, resolve_profile
 
-    assert resolve_profile(14, 5) == {"lean": False, **FULL} and resolve_profile(28, 5) == {"lean": True, **LEAN}
+    assert resolve_profile(28, 5) == {"lean": False, **FULL} and resolve_profile(112, 5) == {"lean": True, **LEAN}
     assert resolve_profile(224, 5, max_trials=9)["max_trials"] == 9  # a given option wins over the profile
-    assert resolve_profile(7, 5, lean=True)["lean"] and resolve_profile(28, 2)["steps_single"] == 2
+    assert resolve_profile(7, 5, lean=True)["lean"] and resolve_profile(224, 2)["steps_single"] == 2
     spec = get_method("igospp")
     # rows stored before the lean search existed keep their hash: the neutral values are not hashed
-    assert not {"lean", "max_trials", "steps_single", "stop_on_failure"} & set(spec.hashed_options({}, 14))
-    assert spec.hashed_options({}, 14)["iterations"] == 15
-    lean = spec.hashed_options({}, 28)
+    assert not {"lean", "max_trials", "steps_single", "stop_on_failure"} & set(spec.hashed_options({}, 28))
+    assert spec.hashed_options({}, 28)["iterations"] == 15
+    lean = spec.hashed_options({}, 112)
     assert lean["lean"] is True and lean["max_trials"] == 6 and lean["iterations"] == 10
     igos_spec = get_method("igos")
     assert "stop_on_failure" not in igos_spec.hashed_options({}, 28)
