@@ -16,7 +16,7 @@ from igos.methods.optim import line_search
 DATA = Path(__file__).parent / "data"
 # the snapshots predate issue 11's defaults: the mask starts at 1 and ties stay unordered, as in the paper
 PAPER = dict(start=1.0, tie_break=0.0)
-PAPER_PP = dict(l1=10.0, tv=20.0, steps=10, early_stop=None, start=1.0, lean=False)  # iGOS++ as the authors set it
+PAPER_PP = dict(l1=10.0, tv=20.0, steps=10, early_stop=None, start=1.0, lean=False, tie_break=0.0)  # iGOS++ as the authors set it
 
 
 @pytest.mark.parametrize("case", sorted(torch.load(DATA / "descent_reference_tiny.pt")))
@@ -241,6 +241,9 @@ def test_igospp_search_profile_per_resolution_and_the_settings_hash():
     # rows stored before the lean search existed keep their hash: the neutral values are not hashed
     assert not {"lean", "max_trials", "steps_single", "stop_on_failure"} & set(spec.hashed_options({}, 28))
     assert spec.hashed_options({}, 28)["iterations"] == 15
+    # the tie order, on by default, is hashed (rows made without it are recomputed); off, it is not
+    assert spec.hashed_options({}, 28)["tie_break"] == 1e-3
+    assert "tie_break" not in spec.hashed_options({"tie_break": 0.0}, 28)
     lean = spec.hashed_options({}, 112)
     assert lean["lean"] is True and lean["max_trials"] == 6 and lean["iterations"] == 10
     igos_spec = get_method("igos")

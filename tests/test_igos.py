@@ -310,6 +310,24 @@ def test_tie_break_orders_the_cells_a_stalled_mask_leaves_equal():
         assert float(extra[i][square[i]].min()) > float(extra[i][~square[i]].max())
 
 
+def test_igospp_full_search_orders_a_map_it_leaves_flat_by_default():
+    # the full search (lean=False) has the tie order on by default, as I-GOS and the lean search
+    from igos.methods.igospp import igospp
+
+    net, x = squares(3e-4)  # a signal too weak to pay for moving any cell against λ1 and λ2
+    kw = dict(resolution=7, iterations=4, steps=3, batch_size=8, target=0, start=1.0, lean=False)
+    plain = igospp(net, x, tie_break=0.0, **kw)
+    assert all(t["flat"] for t in plain.trace)
+    tied = igospp(net, x, **kw)
+    torch.testing.assert_close(tied.mask, plain.mask)
+    assert not any(t["flat"] for t in tied.trace)
+    extra = tied.saliency - plain.saliency
+    assert float(extra.abs().max()) <= 1e-3 + 1e-9
+    square = _square_cells(x)
+    for i in range(2):
+        assert float(extra[i][square[i]].min()) > float(extra[i][~square[i]].max())
+
+
 def test_normalise_divides_the_score_by_its_drop_from_image_to_baseline():
     from igos.methods.common import class_probability
     from igos.perturb import blurred_baseline

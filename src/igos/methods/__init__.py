@@ -17,7 +17,7 @@ from .ebp import excitation_backprop
 from .gradcam import gradcam
 from .gradient import gradient
 from .igos import default_start, igos, resolve_regularisation
-from .igospp import igospp, resolve_profile
+from .igospp import FULL, igospp, resolve_profile
 from .integrated_gradients import integrated_gradients
 from .mask import mask
 from .registry import METHODS, REGISTRY, MethodFn, MethodSpec, get_method, method_names, register
@@ -50,11 +50,9 @@ def _igos_defaults(options: dict[str, Any], resolution: int | tuple[int, int] | 
 def _igospp_defaults(options: dict[str, Any], resolution: int | tuple[int, int] | None) -> dict[str, Any]:
     """iGOS++'s per-resolution defaults as used: I-GOS's λ1, λ2 and start, and the search profile."""
     out = _igos_defaults(options, resolution)
-    names = ("iterations", "trials_per_batch", "steps_single", "max_trials", "grow_only_on_first", "stop_on_failure",
-             "tie_break")
     steps = out.get("steps", inspect.signature(igospp).parameters["steps"].default)
     return {**out, **resolve_profile(_side(resolution), steps, lean=out.get("lean"),
-                                     **{k: out.get(k) for k in names})}
+                                     **{k: out.get(k) for k in FULL})}
 
 
 #: options of the descent driver added after bench rows were stored, at the values that behave as before

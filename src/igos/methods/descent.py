@@ -35,7 +35,8 @@ class DescentSettings:
             ``early_stop``; ``None`` runs every iteration.
         grow_only_on_first: the next line search starts at the accepted step / ``step_decay`` only when this
             search accepted its first trial, else at the accepted step (``False``: always / ``step_decay``).
-        max_trials: at most this many candidate steps per line search (``None``: down to ``min_step``).
+        max_trials: at most this many candidate steps per line search (``None``: down to ``min_step``); counted
+            across its calls, so it may be smaller or larger than ``trials_per_batch``.
         stop_on_failure: an image whose line search accepts no step takes ``min_step`` and stops there (it
             sits at a minimum of ``F`` along its direction); ``False``: it goes on.
         start: the mask's value everywhere at the start, in ``[0, 1]``.

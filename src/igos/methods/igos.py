@@ -263,10 +263,7 @@ class _DeletionProblem:
         ig = upsample_adjoint(mask, grad_up)
         weighted = self.weight[idx].view(-1, 1, 1, 1) * ig
         if self.s.tie_break > 0:  # the tie order's evidence; not kept when the tie order is off
-            if self.evidence is None:
-                self.evidence = torch.zeros(self.images.shape[0], *mask.shape[1:], device=mask.device,
-                                            dtype=mask.dtype)
-            self.evidence[idx] += weighted
+            self.evidence = add_evidence(self.evidence, self.images.shape[0], idx, weighted)
         reg_value, reg_grad = regulariser_gradient(mask, self.s.l1, self.s.tv)
         direction = project_direction(mask, weighted + reg_grad)
         p_end = path_probs[:, -1] if sweep is None else sweep[:, -1]
@@ -420,6 +417,15 @@ def optimise(model: nn.Module, images: Tensor, target: int | Sequence[int] | Ten
     result.forward_images += again.forward_images
     result.backward_images += again.backward_images
     return result
+
+
+def add_evidence(evidence: Tensor | None, total: int, idx: Tensor, grad: Tensor) -> Tensor:
+    """The tie order's evidence with ``grad`` (``[n, 1, s_h, s_w]``, one iteration's direction without the
+    regulariser) added at rows ``idx``; made as zeros (``[total, 1, s_h, s_w]``) on first use."""
+    if evidence is None:
+        evidence = grad.new_zeros(total, *grad.shape[1:])
+    evidence[idx] += grad
+    return evidence
 
 
 def order_ties(final: Tensor, evidence: Tensor | None, tie_break: float, traces: list[dict]) -> Tensor:
