@@ -108,6 +108,8 @@ def test_changed_settings_make_new_rows_and_tables_read_them(tmp_path, image_dir
     assert "broken.png" in text  # failures are listed
     assert "3 row(s) computed under earlier settings" in text and "(n=3)" in text and "(n=6)" not in text
     assert (run / "table.md").exists() and (run / "table.csv").exists()
+    raw = (run / "table.csv").read_bytes()
+    assert b"\r" not in raw and raw.count(b"\n") > 3  # one line ending throughout
     # --paired names a method the run does not hold: an error naming it and what the run holds
     assert main(["table", str(run), "--paired", "igospp", "gradient"]) == 2
     err = capsys.readouterr().err

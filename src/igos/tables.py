@@ -329,7 +329,7 @@ def markdown(header: list[str], body: list[list[str]]) -> str:
 
 def to_csv(header: list[str], body: list[list[str]]) -> str:
     buf = io.StringIO()
-    w = csv.writer(buf)
+    w = csv.writer(buf, lineterminator="\n")  # one line ending in the whole file (titles are "\n")
     w.writerow(header)
     w.writerows([[c.replace("**", "") for c in row] for row in body])
     return buf.getvalue()
