@@ -44,6 +44,11 @@ def options_of(text: str, resolution: int) -> dict:
     return opts
 
 
+def scale_of(text: str) -> float:
+    """The variant's λ scale (``scale=C``; 1 when not given)."""
+    return next((float(p.split("=", 1)[1]) for p in text.split(",") if p.startswith("scale=")), 1.0)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", default="../shared/data/imagenet-dev")
@@ -55,9 +60,9 @@ def main() -> None:
     ap.add_argument("--cached-only", action="store_true", help="print what the cache holds, compute nothing")
     ap.add_argument("--plot", default=None, metavar="PNG",
                     help="also plot mean deletion against mean insertion per variant, one panel per resolution; "
-                         "variants of one method are joined in the order given (a trade-off curve over λ)")
+                         "variants of one method are joined in the order of their λ scale (a trade-off curve over λ)")
     args = ap.parse_args()
-    points: dict[int, list[tuple[str, str, float, float]]] = {}
+    points: dict[int, list[tuple[str, str, float, float, float]]] = {}
     files = tuning_photos(args.images, args.limit)
     cache_path = Path(args.cache)
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
@@ -94,7 +99,7 @@ def main() -> None:
                 bd, bi = base["deletion"], base["insertion"]
                 wins = (f"{sum(a < b for a, b in zip(d, bd))} / {sum(a > b for a, b in zip(i, bi))} / "
                         f"{sum(g > bi_ - bd_ for g, bi_, bd_ in zip(gap, bi, bd))}")
-            points.setdefault(res, []).append((name, method, statistics.mean(d), statistics.mean(i)))
+            points.setdefault(res, []).append((name, method, statistics.mean(d), statistics.mean(i), scale_of(text)))
             print(f"| {name} | {statistics.mean(d):.4f} | {statistics.mean(i):.4f} | {statistics.mean(gap):.4f} | "
                   f"{sum(c['flat'])}/{len(d)} ({sum(c.get('stalled', c['flat']))}) | {c['seconds']:.1f} | {wins} |",
                   flush=True)
@@ -102,7 +107,7 @@ def main() -> None:
         plot(points, args.plot, len(files), args.model)
 
 
-def plot(points: dict[int, list[tuple[str, str, float, float]]], path: str, n: int, model: str) -> None:
+def plot(points: dict[int, list[tuple[str, str, float, float, float]]], path: str, n: int, model: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -110,11 +115,11 @@ def plot(points: dict[int, list[tuple[str, str, float, float]]], path: str, n: i
 
     fig, axes = plt.subplots(1, len(points), figsize=(5 * len(points), 4.5), squeeze=False)
     for ax, (res, pts) in zip(axes[0], points.items()):
-        for method in dict.fromkeys(m for _, m, _, _ in pts):
-            mine = [p for p in pts if p[1] == method]
+        for method in dict.fromkeys(p[1] for p in pts):
+            mine = sorted((p for p in pts if p[1] == method), key=lambda p: p[4])  # by λ scale
             xs, ys = [p[2] for p in mine], [p[3] for p in mine]
             ax.plot(xs, ys, "o-" if len(mine) > 1 else "s", label=method)
-            for name, _, x, y in mine:
+            for name, _, x, y, _ in mine:
                 ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
         ax.set_xlabel("deletion (lower is better)")
         ax.set_ylabel("insertion (higher is better)")
