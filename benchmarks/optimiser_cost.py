@@ -16,12 +16,12 @@ import statistics
 import time
 
 import torch
+from igos_variants import options_of, tuning_photos
 
 import igos
 from igos.images import load_image
 from igos.methods import get_method
 from igos.perturb import blurred_baseline
-from igos_variants import options_of, tuning_photos
 
 
 def main() -> None:

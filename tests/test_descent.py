@@ -16,7 +16,8 @@ from igos.methods.optim import line_search
 DATA = Path(__file__).parent / "data"
 # the snapshots predate issue 11's defaults: the mask starts at 1 and ties stay unordered, as in the paper
 PAPER = dict(start=1.0, tie_break=0.0)
-PAPER_PP = dict(l1=10.0, tv=20.0, steps=10, early_stop=None, start=1.0, lean=False, tie_break=0.0)  # iGOS++ as the authors set it
+# iGOS++ as the authors set it
+PAPER_PP = dict(l1=10.0, tv=20.0, steps=10, early_stop=None, start=1.0, lean=False, tie_break=0.0)
 
 
 @pytest.mark.parametrize("case", sorted(torch.load(DATA / "descent_reference_tiny.pt")))

@@ -177,9 +177,10 @@ def igospp(
     ``max_trials``, ``grow_only_on_first``, ``stop_on_failure`` (see :class:`~igos.methods.descent.DescentSettings`)
     and ``tie_break`` (as I-GOS's) from :data:`LEAN`, else from :data:`FULL`. On the held-out photos
     (docs/results/igospp-cost.md) the lean search kept deletion and insertion at 112 and 224 at about half the
-    time (1.5× I-GOS's seconds); at 28 it lost insertion on the table photos, at 7 on the tuning photos. ``l1=10, tv=20, steps=10, early_stop=None, start=1, lean=False`` is the
-    authors' setting. ``edge_sigma`` is the σ of the bilateral TV's edge weights. The trace has the objective,
-    step, trials and acceptance per iteration, and why the run stopped.
+    time (1.5× I-GOS's seconds); at 28 it lost insertion on the table photos, at 7 on the tuning photos.
+    ``l1=10, tv=20, steps=10, early_stop=None, start=1, lean=False, tie_break=0`` is the authors' setting.
+    ``edge_sigma`` is the σ of the bilateral TV's edge weights. The trace has the objective, step, trials and
+    acceptance per iteration, and why the run stopped.
     """
     images = check_images(images)
     size = check_resolution(resolution, tuple(images.shape[-2:]))

@@ -176,7 +176,8 @@ def line_search(
         cand = current[pending].view(-1, 1) * powers.view(1, -1)  # [P, T], decreasing along T
         in_range = cand >= min_step
         if max_trials is not None:
-            in_range &= (trials[pending].view(-1, 1) + torch.arange(1, trials_per_batch + 1, device=device)) <= max_trials
+            counts = trials[pending].view(-1, 1) + torch.arange(1, trials_per_batch + 1, device=device)
+            in_range &= counts <= max_trials
         rows, cols = in_range.nonzero().unbind(1)  # row-major: each image's trials in decreasing order
         if rows.numel() == 0:
             break
