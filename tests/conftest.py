@@ -48,6 +48,18 @@ def squares(weight: float) -> tuple[LinearScore, torch.Tensor]:
     return LinearScore(w), x
 
 
+def armijo_checked(traces: list[dict], armijo: float = 1e-4) -> int:
+    """Asserts the Armijo condition ``F_after ≤ F_before − β · step · ‖g‖²`` for every step the line search
+    accepted (a refused search takes ``min_step`` and owes nothing); returns how many steps were checked."""
+    checked = 0
+    for trace in traces:
+        for (before, after, step, gnorm2), accepted in zip(trace["armijo"], trace["accepted"], strict=True):
+            if accepted:
+                assert after <= before - armijo * step * gnorm2 + 1e-7, (before, after, step, gnorm2)
+                checked += 1
+    return checked
+
+
 @pytest.fixture
 def image_dir(tmp_path):
     """Six 40×40 noise photos and one file that is not an image."""

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import armijo_checked
 from torch import nn
 
 from igos.methods import METHODS
@@ -25,7 +26,11 @@ FAST = {
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_every_method_returns_b_h_w_and_batched_equals_one_by_one(name, tiny_net, images):
+    """In float64, where another split of the kernels' sums by the batch size cannot flip an optimiser's
+    decision; on float32 inputs the map stays float32."""
     fn = METHODS[name]
+    assert fn(tiny_net, images[:1], seed=1, **FAST[name]).saliency.dtype == torch.float32
+    tiny_net, images = tiny_net.double(), images.double()
     both = fn(tiny_net, images, seed=1, **FAST[name])
     assert both.saliency.dim() == 3 and both.saliency.shape[0] == 3
     assert both.saliency.device == images.device and torch.isfinite(both.saliency).all()
@@ -34,7 +39,7 @@ def test_every_method_returns_b_h_w_and_batched_equals_one_by_one(name, tiny_net
         assert tuple(both.saliency.shape[1:]) == (32, 32)
     for i in range(3):
         one = fn(tiny_net, images[i : i + 1], seed=1, **FAST[name])
-        torch.testing.assert_close(one.saliency[0], both.saliency[i], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(one.saliency[0], both.saliency[i], atol=1e-10, rtol=1e-8)
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
@@ -227,7 +232,4 @@ def test_igospp_masks_and_armijo(tiny_net, images):
     for i in range(3):
         if float(r.mask[i].max() - r.mask[i].min()) >= FLAT_TOLERANCE:
             assert float(extra[i].abs().max()) == 0.0
-    for t in r.trace:
-        for before, after, step, gnorm2 in t["armijo"]:
-            if step > 1e-5 * 1.0001:
-                assert after <= before - 1e-4 * step * gnorm2 + 1e-7
+    assert armijo_checked(r.trace) > 3

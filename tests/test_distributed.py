@@ -9,14 +9,14 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
+from agreement import assert_runs_agree, store_rows
 
 ray = pytest.importorskip("ray", reason="Ray is the optional extra igos[ray]")
 
 from igos.bench import BenchSpec, run_bench  # noqa: E402
 from igos.distributed import RayOptions  # noqa: E402
-from igos.store import ResultStore, saliency_from_row  # noqa: E402
+from igos.store import ResultStore  # noqa: E402
 
 TESTS = Path(__file__).parent
 SRC = TESTS.parent / "src"
@@ -53,13 +53,8 @@ def test_two_workers_give_the_rows_of_the_plain_run(image_dir, tmp_path, worker_
         store = ResultStore.open_existing(tmp_path / run)
         assert [f[0] for f in store.failures()] == ["broken.png"]
         store.close()
-    a, b = table(tmp_path / "plain"), table(tmp_path / "ray")
-    assert a.keys() == b.keys()
-    for key in a:
-        assert a[key]["target"] == b[key]["target"]
-        assert a[key]["deletion"] == pytest.approx(b[key]["deletion"], abs=1e-6)
-        assert a[key]["insertion"] == pytest.approx(b[key]["insertion"], abs=1e-6)
-        np.testing.assert_allclose(saliency_from_row(a[key]), saliency_from_row(b[key]), atol=1e-6)
+    # the workers run one torch thread each, the plain run all of them: compared by what a user sees
+    assert_runs_agree(store_rows(tmp_path / "plain"), store_rows(tmp_path / "ray"))
     again = run_bench(spec_for(image_dir), tmp_path / "ray", ray=RayOptions(workers=2))
     assert again.rows_written == 0 and again.rows_skipped == expected
 
@@ -88,19 +83,23 @@ def test_a_driver_killed_mid_run_resumes_where_it_stopped(image_dir, tmp_path):
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     db = run_dir / "results.sqlite"
-    deadline = time.time() + 120
-    rows = 0
-    while time.time() < deadline and rows < 2:
-        time.sleep(0.3)
-        if db.exists():
-            con = sqlite3.connect(db)
-            try:
-                rows = con.execute("SELECT COUNT(*) FROM results").fetchone()[0]
-            except sqlite3.OperationalError:
-                rows = 0
+    def count() -> int:
+        if not db.exists():
+            return 0
+        con = sqlite3.connect(db)
+        try:
+            return con.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+        finally:
             con.close()
+
+    deadline = time.time() + 300  # Ray's start-up is in it: generous, the slow model keeps the run long
+    while time.time() < deadline and count() < 2 and proc.poll() is None:
+        time.sleep(0.3)
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and the local Ray it started
     proc.wait()
+    rows = count()  # after the kill: what the resumed run finds
     assert 2 <= rows < 12, "the run was not interrupted mid-way"
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -109,7 +108,7 @@ def test_a_driver_killed_mid_run_resumes_where_it_stopped(image_dir, tmp_path):
                                   ).fetchone()
     con.close()
     assert total == distinct == 12
-    assert f"{12 - rows} rows written" in done.stdout or "rows written" in done.stdout
+    assert f"{12 - rows} rows written, {rows} already there" in done.stdout
 
 
 @pytest.mark.slow
@@ -141,6 +140,9 @@ def test_explain_on_ray_writes_the_maps_of_the_plain_run(image_dir, tmp_path, wo
     plain = {r["path"]: r for r in igos.load_explanations(tmp_path / "plain").records}
     on_ray = {r["path"]: r for r in igos.load_explanations(tmp_path / "ray").records}
     assert plain.keys() == on_ray.keys() and len(plain) == 3
-    for path, rec in plain.items():
-        np.testing.assert_allclose(rec["saliency"], on_ray[path]["saliency"], atol=1e-6)
-        assert rec["deletion"]["auc"] == pytest.approx(on_ray[path]["deletion"]["auc"], abs=1e-6)
+
+    def rows(records):
+        return {p: {"target": r["target"], "deletion": r["deletion"]["auc"], "insertion": r["insertion"]["auc"],
+                    "saliency": r["saliency"]} for p, r in records.items()}
+
+    assert_runs_agree(rows(plain), rows(on_ray))  # one thread per worker against all of them

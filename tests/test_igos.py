@@ -1,6 +1,7 @@
 import pytest
 import torch
-from conftest import LinearScore, squares
+from conftest import LinearScore, armijo_checked, squares
+from tinymodels import indifferent
 
 from igos.methods.igos import default_regularisation, igos
 from igos.methods.optim import path_gradient, project_direction, upsample_adjoint
@@ -22,22 +23,13 @@ def test_masks_stay_in_unit_interval_and_saliency_is_one_minus_mask(tiny_net, im
 
 def test_armijo_condition_holds_for_every_accepted_step(tiny_net, images):
     r = igos(tiny_net, images, resolution=7, iterations=8, steps=5, early_stop=None)
-    checked = 0
-    for trace in r.trace:
-        for before, after, step, gnorm2 in trace["armijo"]:
-            if step > 1e-5 * 1.0001:
-                assert after <= before - 1e-4 * step * gnorm2 + 1e-7
-                checked += 1
-    assert checked > 5
+    assert armijo_checked(r.trace) > 5
 
 
 @pytest.mark.parametrize("search_points", [0, 3])
 def test_armijo_holds_for_both_line_search_objectives(tiny_net, images, search_points):
     r = igos(tiny_net, images, resolution=5, iterations=4, steps=4, search_points=search_points)
-    for trace in r.trace:
-        for before, after, step, gnorm2 in trace["armijo"]:
-            if step > 1e-5 * 1.0001:
-                assert after <= before - 1e-4 * step * gnorm2 + 1e-7
+    assert armijo_checked(r.trace) > 3
 
 
 def test_integrated_gradient_matches_a_loop_over_path_points(tiny_net, images):
@@ -87,10 +79,12 @@ def test_integrated_gradient_matches_finite_differences(tiny_net, images):
 
 
 def test_batched_equals_one_by_one(tiny_net, images):
-    both = igos(tiny_net, images, seed=3, **OPTS)
+    """In float64, where the batch size's other split of the kernels' sums cannot flip a line-search decision."""
+    net, x = tiny_net.double(), images.double()
+    both = igos(net, x, seed=3, **OPTS)
     for i in range(3):
-        one = igos(tiny_net, images[i : i + 1], seed=3, **OPTS)
-        torch.testing.assert_close(one.saliency[0], both.saliency[i], atol=1e-5, rtol=0)
+        one = igos(net, x[i : i + 1], seed=3, **OPTS)
+        torch.testing.assert_close(one.saliency[0], both.saliency[i], atol=1e-10, rtol=0)
         assert one.trace[0]["iterations"] == both.trace[i]["iterations"]
 
 
@@ -188,19 +182,8 @@ def test_projected_direction_zeroes_only_blocked_components_and_keeps_the_trial_
     assert float(p.pow(2).sum()) == 3.0**2 + 1.0 + 5.0**2
 
 
-class _Indifferent(torch.nn.Module):
-    """Logits that do not depend on the image: no deletion can lower the class score."""
-
-    def __init__(self):
-        super().__init__()
-        self.logits = torch.nn.Parameter(torch.tensor([2.0, 0.0, -1.0]))
-
-    def forward(self, x):
-        return self.logits.expand(x.shape[0], -1) + 0.0 * x.flatten(1).sum(1, keepdim=True)
-
-
 def test_a_mask_that_cannot_move_is_reported_as_stalled(images):
-    flat = igos(_Indifferent(), images[:2], **PAPER)
+    flat = igos(indifferent(), images[:2], **PAPER)
     assert [t["stalled"] for t in flat.trace] == [True, True]
     assert float((1 - flat.mask).abs().max()) < 1e-3
     # a bright square that the model scores (p = 0.82): deleting it pays, so the mask moves
@@ -214,18 +197,6 @@ def test_a_mask_that_cannot_move_is_reported_as_stalled(images):
     assert float((1 - moved.mask).flatten(1).max(1).values.min()) > 0.05
 
 
-def test_explain_warns_about_a_flat_map(capsys, tmp_path):
-    from igos.cli import _print_summary
-
-    rec = {"path": "a.png", "target_name": "cat", "target": 1, "probability": 0.9, "seconds": 1.0, "stalled": True,
-           "flat": True}
-    _print_summary([rec, {**rec, "path": "b.png", "stalled": False, "flat": False},
-                    {**rec, "path": "c.png", "stalled": False, "flat": True}], [], tmp_path)
-    out = capsys.readouterr().out
-    assert out.count("warning: this heatmap is flat") == 2 and "stall_retries=2" in out
-    assert out.count("never left its start") == 1 and out.count("moved as one") == 1
-
-
 def test_stall_retries_relax_lambda_until_the_mask_moves():
     net, x = squares(0.003)  # p = 0.71: at λ = (1, 1) no step pays, at 0.3 × λ it does
     plain = igos(net, x, target=0, **PAPER)
@@ -234,18 +205,20 @@ def test_stall_retries_relax_lambda_until_the_mask_moves():
     assert [(t["stalled"], t["retries"], t["l1"], t["tv"]) for t in relaxed.trace] == [(False, 1, 0.3, 0.3)] * 2
     assert float((1 - relaxed.mask).flatten(1).max(1).values.min()) > 0.5
     assert relaxed.forward_images > plain.forward_images  # the retry is counted
+    net, x = net.double(), x.double()  # batched against one by one: in float64, as test_batched_equals_one_by_one
+    relaxed = igos(net, x, target=0, stall_retries=2, **PAPER)
     one = [igos(net, x[i : i + 1], target=0, stall_retries=2, **PAPER) for i in range(2)]
-    torch.testing.assert_close(relaxed.mask, torch.cat([o.mask for o in one]))
+    torch.testing.assert_close(relaxed.mask, torch.cat([o.mask for o in one]), atol=1e-10, rtol=0)
 
 
 def test_stall_retries_give_up_after_the_limit(images):
-    r = igos(_Indifferent(), images[:1], stall_retries=2, **PAPER)
+    r = igos(indifferent(), images[:1], stall_retries=2, **PAPER)
     t = r.trace[0]
     assert t["stalled"] and t["retries"] == 2 and abs(t["l1"] - 0.09) < 1e-9
     with pytest.raises(ValueError, match="stall_relax"):
-        igos(_Indifferent(), images[:1], stall_retries=1, stall_relax=1.5, **PAPER)
+        igos(indifferent(), images[:1], stall_retries=1, stall_relax=1.5, **PAPER)
     with pytest.raises(ValueError, match="stall_retries"):  # checked before any work, stalled or not
-        igos(_Indifferent(), images[:1], stall_retries=-1, **PAPER)
+        igos(indifferent(), images[:1], stall_retries=-1, **PAPER)
 
 
 # --- issue 11: the score, the start, the tie order ------------------------------------------------------------
@@ -256,13 +229,13 @@ def test_log_odds_is_the_target_logit_against_the_rest():
     net, x = squares(0.004)
     s = class_score(net, x, torch.zeros(2, dtype=torch.long), "log-odds")
     torch.testing.assert_close(s, (x * net.weight).flatten(1).sum(1))  # two classes: log-odds = logit 0 − logit 1
-    three = _Indifferent()  # logits (2, 0, −1) whatever the image
+    four = indifferent()  # logits (2, 0, −1, 0.5) whatever the image
     t = torch.tensor([0, 1])
-    p = class_probability(three, x, t)
-    torch.testing.assert_close(class_score(three, x, t, "log-odds"), torch.log(p) - torch.log1p(-p))
-    torch.testing.assert_close(torch.sigmoid(class_score(three, x, t, "log-odds")), p)
+    p = class_probability(four, x, t)
+    torch.testing.assert_close(class_score(four, x, t, "log-odds"), torch.log(p) - torch.log1p(-p))
+    torch.testing.assert_close(torch.sigmoid(class_score(four, x, t, "log-odds")), p)
     with pytest.raises(ValueError, match="score must be one of probability, log-odds"):
-        class_score(three, x, t, "logit")
+        class_score(four, x, t, "logit")
 
 
 def _square_cells(x, side=7):
@@ -282,17 +255,19 @@ def test_a_start_inside_the_box_lets_the_mask_move_both_ways():
         assert float(r.mask[i][~square[i]].mean()) > 0.98 > 0.95 > float(r.mask[i][square[i]].mean())
     top = r.saliency.flatten(1).argmax(1)
     assert all(bool(square[i].flatten()[top[i]]) for i in range(2))
+    net, x = net.double(), x.double()  # batched against one by one: in float64, as test_batched_equals_one_by_one
+    r = igos(net, x, target=0, start=0.5, **OPTS)
     one = [igos(net, x[i : i + 1], target=0, start=0.5, **OPTS) for i in range(2)]
-    torch.testing.assert_close(r.mask, torch.cat([o.mask for o in one]))
+    torch.testing.assert_close(r.mask, torch.cat([o.mask for o in one]), atol=1e-10, rtol=0)
 
 
 def test_flat_is_judged_on_the_map_and_stalled_from_the_start(images):
     # nothing lowers the score: from 0.5 the L1 term raises every cell to 1, the mask moved but says nothing
-    r = igos(_Indifferent(), images[:1], start=0.5, **OPTS)
+    r = igos(indifferent(), images[:1], start=0.5, **OPTS)
     assert not r.trace[0]["stalled"] and r.trace[0]["flat"]
     assert float(r.mask.min()) > 0.999
     with pytest.raises(ValueError, match="start"):
-        igos(_Indifferent(), images[:1], start=1.5, **OPTS)
+        igos(indifferent(), images[:1], start=1.5, **OPTS)
 
 
 def test_tie_break_orders_the_cells_a_stalled_mask_leaves_equal():

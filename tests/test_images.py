@@ -40,11 +40,21 @@ def test_16bit_grayscale_keeps_its_range(tmp_path):
     assert float(x.mean()) == pytest.approx(0.5, abs=0.01)  # not clipped to white
 
 
-def test_center_crop(tmp_path, rgb_array):
+@pytest.mark.parametrize("wide", [True, False])
+def test_center_crop_takes_the_centre(tmp_path, rgb_array, wide):
+    """A photo in thirds, red | green | blue along its long side: with crop_fraction 1 the centre crop is exactly
+    the green third (a corner crop would hold red or blue)."""
+    thirds = np.zeros((20, 60, 3), dtype=np.uint8)
+    thirds[:, :20, 0] = thirds[:, 20:40, 1] = thirds[:, 40:, 2] = 255
+    p = tmp_path / "thirds.png"
+    Image.fromarray(thirds if wide else thirds.transpose(1, 0, 2).copy()).save(p)
+    x = load_image(p, 32, resize="crop", crop_fraction=1.0)
+    assert x.shape == (3, 32, 32)
+    inner = x[:, 1:-1, 1:-1]  # the outermost pixels may blend with the neighbouring third
+    assert float(inner[1].min()) > 0.95 and float(inner[0].max()) < 0.05 and float(inner[2].max()) < 0.05
     p = tmp_path / "a.png"
     Image.fromarray(rgb_array).save(p)
-    x = load_image(p, 32, resize="crop")
-    assert x.shape == (3, 32, 32)
+    assert load_image(p, 32, resize="crop").shape == (3, 32, 32)
 
 
 def test_missing_file_names_the_file(tmp_path):

@@ -1,3 +1,6 @@
+import sys
+import types
+
 import pytest
 import torch
 
@@ -23,8 +26,8 @@ def make_linear():  # a factory for the package.module:factory form
     return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 4))
 
 
-def test_factory_with_weights_file(tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(tmp_path.parent))
+def test_factory_with_weights_file(tmp_path):
+    # "test_models:make_linear" imports this module: pytest puts tests/ on sys.path (rootdir conftest)
     net = make_linear()
     weights = tmp_path / "w.pt"
     torch.save(net.state_dict(), weights)
@@ -56,10 +59,32 @@ def test_bad_factory():
         load_model("no_such_module_xyz:factory")
 
 
-def test_torchvision_names_fail_clearly_offline_or_without_torchvision():
-    # here torchvision is either missing or cannot download: both must say so clearly
-    with pytest.raises(ModelLoadError, match="torchvision|weights"):
+def test_torchvision_names_fail_clearly_without_torchvision(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # an import of it fails, whatever is installed
+    monkeypatch.setitem(sys.modules, "torchvision.models", None)
+    with pytest.raises(ModelLoadError, match=r"torchvision model.*pip install 'igos\[torchvision\]'"):
         load_model("resnet50")
+
+
+def test_torchvision_names_fail_clearly_offline(monkeypatch):
+    """A stand-in for torchvision.models whose download fails as it does offline; the network is built once."""
+    built = []
+
+    def builder(weights=None):
+        built.append(weights)
+        if weights is not None:
+            raise OSError("[Errno -3] Temporary failure in name resolution")
+        return make_linear()
+
+    fake = types.ModuleType("torchvision.models")
+    fake.get_model_builder = lambda name: builder
+    fake.get_model_weights = lambda name: types.SimpleNamespace(DEFAULT=None)
+    monkeypatch.setitem(sys.modules, "torchvision", types.ModuleType("torchvision"))
+    monkeypatch.setitem(sys.modules, "torchvision.models", fake)
+    sys.modules["torchvision"].models = fake
+    with pytest.raises(ModelLoadError, match="offline, pass a local state dict with --weights"):
+        load_model("resnet50")
+    assert built == ["DEFAULT"]
 
 
 @pytest.mark.slow

@@ -75,6 +75,7 @@ def test_figures_for_every_bench_row(bench_run):
     assert any("__igos__14" in f.name for f in figs)
 
 
+@pytest.mark.slow
 def test_report_of_an_explain_folder(tmp_path, capsys):
     import skimage
 

@@ -1,6 +1,7 @@
 """Model sources: outputs that hold logits, factory arguments, overrides, non-square inputs and maps,
 mixed precision, HuggingFace classifiers (random weights, saved and loaded the real way)."""
 
+import sys
 from collections import OrderedDict
 
 import pytest
@@ -91,12 +92,8 @@ def test_bfloat16_forward_passes_keep_masks_and_metric_in_float32(tiny_net, imag
         preset("int8")
 
 
-def test_timm_and_torchvision_need_torchvision_here():
-    try:
-        import torchvision  # noqa: F401
-    except Exception:
-        with pytest.raises(ModelLoadError, match="timm|torchvision"):
-            load_model("timm:vit_tiny_patch16_224", weights="random")
-        return
-    pytest.skip("torchvision imports here: the side-environment tests cover timm and torchvision")
+def test_timm_without_timm_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "timm", None)  # an import of it fails, whatever is installed
+    with pytest.raises(ModelLoadError, match=r"needs timm.*pip install timm"):
+        load_model("timm:vit_tiny_patch16_224", weights="random")
 

@@ -62,7 +62,11 @@ def test_gradcam_on_a_timm_vit_is_refused(photo, tmp_path, capsys):
 
 def test_timm_offline_without_weights_fails_fast_and_clearly(monkeypatch):
     _needs("timm")
+    # huggingface_hub reads HF_HUB_OFFLINE when it is imported: set both the variable and its constant
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     from igos.models import ModelLoadError
 
     with pytest.raises(ModelLoadError, match="--weights"):

@@ -297,9 +297,9 @@ class BenchRecorder:
         return row_key(item.name, self.model, job, self.keys[job]) in self.done_keys
 
     def todo(self, items: list[Item]) -> list[Item]:
-        """Items with at least one missing row; the others count as skipped."""
+        """Items with at least one missing row; every row already there counts as skipped."""
         todo = [it for it in items if any(not self.done(it, j) for j in self.jobs)]
-        self.summary.rows_skipped += (len(items) - len(todo)) * len(self.jobs)
+        self.summary.rows_skipped += sum(self.done(it, j) for it in items for j in self.jobs)
         return todo
 
     def write(self, rec: Explanation | Failure) -> None:

@@ -124,10 +124,7 @@ def _torchvision(name: str, weights: str | None) -> ModelPreset:
             f"unknown model {name!r}: use one of {', '.join(LITE)}, a torchvision model name, timm:NAME, "
             "hf:ORG/NAME or package.module:factory"
         ) from exc
-    net = builder(weights=None)
-    if weights and weights != RANDOM:
-        _load_into(net, weights, name)
-    elif not weights:
+    if not weights:
         try:
             net = builder(weights="DEFAULT")
         except Exception as exc:
@@ -135,6 +132,10 @@ def _torchvision(name: str, weights: str | None) -> ModelPreset:
                 f"could not get the pretrained weights of torchvision model {name!r} ({exc}). "
                 "torchvision downloads them on first use; offline, pass a local state dict with --weights."
             ) from exc
+    else:
+        net = builder(weights=None)
+        if weights != RANDOM:
+            _load_into(net, weights, name)
     t = default.transforms()  # the weight set's own preprocessing
     layer = next((v for k, v in _TORCHVISION_GRADCAM.items() if name.startswith(k)), None)
     if name.startswith("vgg"):  # the last ReLU before the final max pool: 14×14 at 224 px, as the paper

@@ -77,6 +77,7 @@ def rise(
         targets = resolve_targets(model, images, target, batch_size)
         saliency = torch.zeros(b, h, w, device=images.device, dtype=images.dtype)
         for chunk in rise_masks(masks, (h, w), grid, p, seed=seed, device=images.device, chunk=mask_chunk):
+            chunk = chunk.to(images.dtype)  # float64 images get float64 masks (no-op in float32)
             for i in range(b):
                 for m in chunk.split(batch_size):  # composite per model batch: small tensors stay in cache
                     x = composite(images[i : i + 1], baseline[i : i + 1], m)
