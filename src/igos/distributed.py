@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .errors import MissingDependencyError
 from .explanations import Explanation
 from .pipeline import Failure, Item, Task
 
@@ -30,7 +31,7 @@ def require_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise ImportError("--ray needs Ray: pip install 'igos[ray]'") from None
+        raise MissingDependencyError("--ray needs Ray: pip install 'igos[ray]'") from None
     return ray
 
 

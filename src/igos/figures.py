@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from .errors import MissingDependencyError
 from .metrics import DIRECTIONS, cell_ranks, curve_steps
 from .overlay import heatmap_image, overlay, to_pil
 
@@ -25,7 +26,7 @@ def _plt():
     try:
         import matplotlib
     except ImportError as exc:
-        raise ImportError("figures need matplotlib: pip install 'igos[viz]'") from exc
+        raise MissingDependencyError("figures need matplotlib: pip install 'igos[viz]'") from exc
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 

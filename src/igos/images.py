@@ -11,21 +11,14 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
+from .errors import ImageLoadError
+
 __all__ = ["ImageLoadError", "load_image", "load_view", "find_images", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = {
     ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm",
     ".jfif", ".ico", ".tga",
 }
-
-
-class ImageLoadError(ValueError):
-    """An image file is missing, unreadable, truncated or not an image. ``path`` names it."""
-
-    def __init__(self, path: str | os.PathLike, reason: str):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 def _to_float_rgb(img: Image.Image) -> np.ndarray | None:

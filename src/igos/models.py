@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .errors import ModelLoadError, ModelOutputError
+
 __all__ = [
     "Classifier",
     "ModelPreset",
@@ -33,10 +35,6 @@ __all__ = [
 #: forward-pass precisions: name -> autocast dtype (None: float32, no autocast)
 DTYPES = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
-
-
-class ModelLoadError(RuntimeError):
-    """A model preset could not be built or its weights could not be loaded."""
 
 
 class Classifier(nn.Module):
@@ -100,7 +98,7 @@ def logits_of(output: Any) -> Tensor:
         what += f" with keys {list(output)[:8]}"
     elif isinstance(output, Tensor):
         what = f"a tensor of shape {tuple(output.shape)}"
-    raise TypeError(f"the model returned {what}; igos needs [N, classes] logits: a tensor, or a tuple, dict or "
+    raise ModelOutputError(f"the model returned {what}; igos needs [N, classes] logits: a tensor, or a tuple, dict or "
                     "ModelOutput that holds them first or under 'logits'")
 
 

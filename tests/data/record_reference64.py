@@ -27,6 +27,8 @@ CASES = {
     "igospp_lean112": ("igospp", dict(resolution=16, lean=True, iterations=3)),
     "igospp_paper5": ("igospp", dict(resolution=5, iterations=3, steps=3, seed=2, l1=10.0, tv=20.0, start=1.0,
                                      lean=False, tie_break=0.0, early_stop=None)),
+    "igos_stall_retries": ("igos", dict(resolution=7, iterations=6, steps=5, batch_size=8, stall_retries=2,
+                                        start=1.0, tie_break=0.0, target=0)),
     "mask7": ("mask", dict(resolution=7, iterations=20)),
     "ig": ("ig", dict(steps=8)),
     "gradcam": ("gradcam", dict(layer="features.2")),
@@ -45,8 +47,14 @@ def run_case(name: str):
     from igos.methods import get_method
 
     method, kw = CASES[name]
-    net = TinyNet().double().eval()
-    images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(1)).double()
+    if name == "igos_stall_retries":  # a weak signal: at λ = (1, 1) no step pays, at 0.3 × λ it does
+        from conftest import squares
+
+        net, images = squares(0.003)
+        net, images = net.double(), images.double()
+    else:
+        net = TinyNet().double().eval()
+        images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(1)).double()
     return get_method(method)(net, images, **kw)
 
 

@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..errors import NonFiniteOutputError
+
 __all__ = [
     "Attribution",
     "NonFiniteOutputError",
@@ -43,10 +45,6 @@ class Attribution:
     forward_images: int = 0
     backward_images: int = 0
     target: Tensor | None = None
-
-
-class NonFiniteOutputError(RuntimeError):
-    """The model returned NaN or infinite values."""
 
 
 def check_images(images: Tensor) -> Tensor:

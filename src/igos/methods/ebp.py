@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
+from ..errors import UnsupportedLayerError
 from ..models import frozen
 from ..perturb import check_resolution
 from .common import Attribution, ImageCounter, check_finite, check_images, resolve_targets
@@ -39,10 +40,6 @@ from .common import Attribution, ImageCounter, check_finite, check_images, resol
 __all__ = ["excitation_backprop", "UnsupportedLayerError", "winning_probabilities"]
 
 _EPS = 1e-12
-
-
-class UnsupportedLayerError(TypeError):
-    """The network has an operation Excitation Backprop has no rule for."""
 
 
 class _Rule(torch.autograd.Function):

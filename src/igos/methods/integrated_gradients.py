@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from ..errors import MissingDependencyError
 from ..models import frozen
 from ..perturb import blurred_baseline
 from .common import Attribution, ImageCounter, check_images, resolve_targets
@@ -53,7 +54,7 @@ def integrated_gradients(
     try:
         from captum.attr import IntegratedGradients
     except ImportError as exc:
-        raise ImportError("the ig method uses Captum: pip install 'igos[baselines]'") from exc
+        raise MissingDependencyError("the ig method uses Captum: pip install 'igos[baselines]'") from exc
     images = check_images(images)
     if baseline is None:
         baseline = blurred_baseline(images)
