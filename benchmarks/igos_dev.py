@@ -23,9 +23,8 @@ from pathlib import Path
 import torch
 
 import igos
+from igos.core import class_probability, frozen
 from igos.images import find_images
-from igos.methods.common import class_probability
-from igos.models import frozen
 from igos.options import parse_options
 
 

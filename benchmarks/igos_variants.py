@@ -22,7 +22,7 @@ import torch
 
 import igos
 from igos.images import find_images, load_image
-from igos.methods.igos import default_regularisation
+from igos.methods.defaults import default_regularisation
 from igos.options import parse_value
 
 

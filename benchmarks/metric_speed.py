@@ -15,8 +15,8 @@ import time
 import torch
 
 import igos
+from igos.core import frozen
 from igos.metrics import curve_steps
-from igos.models import frozen
 
 
 def main() -> None:

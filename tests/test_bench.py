@@ -124,7 +124,7 @@ def test_changed_settings_make_new_rows_and_tables_read_them(tmp_path, image_dir
 def test_a_changed_library_default_makes_new_rows(tmp_path, image_dir, monkeypatch):
     """Rows record every parameter a method ran with, defaults included: changing a default
     (here I-GOS's λ at 7×7) must not reuse rows computed under the old one."""
-    igos_module = importlib.import_module("igos.methods.igos")  # the module (igos.methods.igos is the function)
+    igos_module = importlib.import_module("igos.methods.defaults")  # I-GOS's tuned per-resolution defaults
     monkeypatch.syspath_prepend(str(TESTS))
     old = igos_module.REGULARISATION[7]
     run = tmp_path / "run"

@@ -1,7 +1,6 @@
 """One contract for every registered method, driven through the call ``igos explain`` makes
 (the pipeline: baseline, resolution, targets, seed, batch vs one by one), and the registry itself."""
 
-import inspect
 import re
 from pathlib import Path
 
@@ -15,7 +14,8 @@ from PIL import Image
 import igos
 from igos.cli import main
 from igos.methods import METHODS, MethodSpec, register
-from igos.methods.registry import COMMON_INPUTS, REGISTRY, methods_markdown_table
+from igos.methods.options import MethodOptions
+from igos.methods.registry import REGISTRY, methods_markdown_table
 from igos.models import Classifier, ModelPreset
 
 # options that keep each method cheap on a 32×32 tiny net; a new method adds one line here or runs at defaults
@@ -87,40 +87,68 @@ def test_a_typo_in_set_fails_in_the_cli_for_every_method(name, tmp_path, capsys)
     assert not (tmp_path / "run").exists()
 
 
-def test_the_registry_reads_options_and_inputs_from_the_signature():
+def test_the_registry_reads_options_from_the_schema_and_resolves_them_as_the_call_does(tiny_net, images):
     spec = METHODS["igos"]
-    assert spec.inputs == COMMON_INPUTS
     assert spec.options["iterations"] == 15 and "seed" not in spec.options and "baseline" not in spec.options
-    assert METHODS["gradcam"].inputs == () and METHODS["rise"].inputs == ("baseline", "seed")
+    assert spec.options["l1"] is None and spec.options["start"] is None  # per-resolution: filled when resolved
+    assert METHODS["gradcam"].baseline is False and METHODS["rise"].baseline is True
     resolved = spec.effective_options({}, 224)
-    assert (resolved["l1"], resolved["tv"]) == (1.0, 160.0)
+    assert (resolved["l1"], resolved["tv"], resolved["start"]) == (1.0, 160.0, 1.0)
     assert spec.effective_options({"tv": 5.0}, 7)["tv"] == 5.0
+    # what the run returns is what the bench hashes and results.json records: the same resolution
+    for name, resolution in (("igos", 7), ("igospp", 7), ("igospp", 16), ("mask", 5)):
+        ran = METHODS[name](tiny_net, images[:1], resolution=resolution, iterations=1)
+        assert ran.options.as_dict() == METHODS[name].effective_options({"iterations": 1}, resolution)
 
 
-def test_a_method_that_swallows_options_or_lacks_batch_size_is_refused():
+@pytest.mark.parametrize("options, match", [
+    ({"iterations": -3}, r"iterations must be ≥ 0"), ({"step_decay": 2}, r"step_decay must be in \(0, 1\)"),
+    ({"start": 1.5}, r"start must be in \[0, 1\]"), ({"direction": "up"}, r"direction must be one of paper, ig"),
+    ({"batch_size": 0}, r"batch_size must be ≥ 1"), ({"early_stop": -1}, r"early_stop must be ≥ 0 or None"),
+])
+def test_a_bad_value_fails_before_any_work_naming_the_option(options, match, tmp_path, capsys):
+    from igos.errors import InvalidOptionError
+
+    with pytest.raises(InvalidOptionError, match=match):
+        METHODS["igos"].check_options(options)
+    with pytest.raises(InvalidOptionError, match=match):  # the API, before any image is read
+        igos.explain(tmp_path / "no-such-photo.png", "tinymodels:tiny_classifier", "igos", **options)
+    key, value = next(iter(options.items()))
+    img = tmp_path / "a.png"
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(img)
+    for argv in (["explain", str(img), "--method", "igos", "--out", str(tmp_path / "out"), "--set", f"{key}={value}"],
+                 ["bench", str(tmp_path), "--methods", "igos", "--out", str(tmp_path / "run"),
+                  "--set", f"igos.{key}={value}"]):
+        assert main([*argv, "--model", "tinymodels:tiny_classifier"]) == 2
+        assert re.search(match, capsys.readouterr().err)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "run").exists()
+
+
+def test_a_method_whose_function_is_not_the_contract_is_refused():
     def sloppy(model, images, target=None, *, batch_size=16, **_):
         raise AssertionError
 
-    def no_batch(model, images, target=None, *, seed=0):
+    def maths(model, images, targets, *, baseline, size, seed, options):
         raise AssertionError
 
-    with pytest.raises(TypeError, match="kwargs"):
+    with pytest.raises(TypeError, match="must take"):
         MethodSpec("sloppy", sloppy, "Sloppy", "input")
-    with pytest.raises(TypeError, match="batch_size"):
-        MethodSpec("nobatch", no_batch, "No batch", "input")
+    with pytest.raises(TypeError, match="MethodOptions"):
+        MethodSpec("nodataclass", maths, "No options", "input", dict)
     with pytest.raises(ValueError, match="already registered"):
-        register(MethodSpec("igos", METHODS["igos"].fn, "again", "any"))
+        register(MethodSpec("igos", METHODS["igos"].fn, "again", "any", METHODS["igos"].schema))
 
 
 def test_a_registered_method_reaches_cli_choices_tables_and_docs(monkeypatch, tiny_preset, images):
-    def centre(model, images, target=None, *, resolution=28, batch_size=16):
+    def centre(model, images, targets, *, baseline, size, seed, options):
         """A toy method: the centre cell is the most important."""
-        s = resolution if isinstance(resolution, int) else resolution[0]
+        s = size[0]
         yy, xx = torch.meshgrid(torch.arange(s), torch.arange(s), indexing="ij")
         sal = -((yy - s // 2) ** 2 + (xx - s // 2) ** 2).float()
         return igos.Attribution(sal.expand(images.shape[0], s, s).clone())
 
-    monkeypatch.setitem(REGISTRY, "centre", MethodSpec("centre", centre, "Centre", "any", "a toy", "0 / 0"))
+    spec = MethodSpec("centre", centre, "Centre", "any", MethodOptions, "a toy", "0 / 0", default_resolution=28)
+    monkeypatch.setitem(REGISTRY, "centre", spec)
     from igos import cli, tables
 
     assert "centre" in cli.build_parser()._subparsers._group_actions[0].choices["explain"]._option_string_actions[
@@ -141,6 +169,10 @@ def test_docs_table_is_the_registry():
 
 
 def test_every_method_documents_its_options():
+    """Each option is documented in the Attributes of its options dataclass or of a base it inherits it from."""
     for spec in METHODS.values():
-        doc = inspect.getdoc(spec.fn) or ""
-        assert doc, f"{spec.name} has no docstring"
+        doc = "\n".join((c.__doc__ or "").split("Attributes:")[-1] for c in spec.schema.__mro__
+                        if issubclass(c, MethodOptions) and "Attributes:" in (c.__doc__ or ""))
+        for option in spec.options:
+            assert re.search(rf"\b{option}\b", doc), f"{spec.name}: option {option!r} is not documented in " \
+                                                     f"{spec.schema.__name__}"

@@ -9,8 +9,9 @@ import torch
 from conftest import squares
 
 from igos.methods import igos, igospp
-from igos.methods.descent import DescentSettings
-from igos.methods.igos import IGOSSettings
+from igos.methods.descent import DescentOptions
+from igos.methods.igos import IGOSOptions
+from igos.methods.igospp import IGOSppOptions
 from igos.methods.optim import line_search
 
 DATA = Path(__file__).parent / "data"
@@ -43,20 +44,19 @@ def test_the_driver_explains_real_photos_as_the_previous_code_did(photo, lite0):
     (dict(steps=0), "steps"), (dict(iterations=-1), "iterations"), (dict(step_decay=1.5), "step_decay"),
     (dict(min_step=10.0, first_step=1.0), "min_step"), (dict(noise=-0.1), "noise"), (dict(patience=0), "patience"),
 ])
-def test_descent_settings_are_validated_once(bad, match):
-    with pytest.raises(ValueError, match=match):
-        DescentSettings(**bad)
-    with pytest.raises(ValueError, match=match):
-        IGOSSettings(**bad)
+def test_descent_options_are_validated_once(bad, match):
+    for schema in (DescentOptions, IGOSOptions, IGOSppOptions):
+        with pytest.raises(ValueError, match=match):
+            schema(**bad)
 
 
-def test_a_retry_is_the_same_settings_with_smaller_lambda():
-    s = IGOSSettings(l1=2.0, tv=10.0, stall_retries=2, stall_relax=0.5, iterations=7, steps=3)
+def test_a_retry_is_the_same_options_with_smaller_lambda():
+    s = IGOSOptions(l1=2.0, tv=10.0, stall_retries=2, stall_relax=0.5, iterations=7, steps=3)
     r = s.relaxed()
     assert (r.l1, r.tv, r.stall_retries) == (1.0, 5.0, 1)
     assert (r.iterations, r.steps, r.stall_relax) == (7, 3, 0.5)
     with pytest.raises(ValueError, match="stall_relax"):
-        IGOSSettings(stall_relax=1.0)
+        IGOSOptions(stall_relax=1.0)
 
 
 def test_line_search_accepts_the_largest_armijo_step_and_records_refusals():
@@ -113,7 +113,7 @@ def test_textbook_direction_is_complete_on_a_smooth_model(grid):
 
 
 def test_adaptive_grid_puts_points_where_p_rises():
-    from igos.methods.igos import adaptive_grid
+    from igos.methods.optim import adaptive_grid
 
     p = torch.tensor([[0.0, 0.0, 0.9, 0.95, 1.0, 1.0], [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]])  # α = 0, 0.2, …, 1
     alphas, weights = adaptive_grid(p, 10)
@@ -139,8 +139,8 @@ def test_igospp_starts_both_masks_at_the_per_resolution_start(tiny_net, images):
     from igos.methods import get_method
 
     spec = get_method("igospp")
-    assert spec.resolve({}, 7)["start"] == 0.5 and spec.resolve({}, 28)["start"] == 1.0
-    assert spec.resolve({"start": 0.8}, 7)["start"] == 0.8
+    assert spec.effective_options({}, 7)["start"] == 0.5 and spec.effective_options({}, 28)["start"] == 1.0
+    assert spec.effective_options({"start": 0.8}, 7)["start"] == 0.8
     # no iteration: the map is 1 − M_d ⊙ M_i = 1 − start², exactly
     r = igospp(tiny_net, images, resolution=5, iterations=0, start=0.5)
     torch.testing.assert_close(r.saliency, torch.full_like(r.saliency, 0.75))
@@ -176,7 +176,7 @@ def test_line_search_stops_after_max_trials():
                     decay=0.5, min_step=1e-3, trials_per_batch=3, max_trials=6)
     assert bool(a.accepted[0]) and float(a.step[0]) == 0.625 and int(a.trials[0]) == 6
     with pytest.raises(ValueError, match="max_trials"):
-        DescentSettings(max_trials=0)
+        DescentOptions(max_trials=0)
 
 
 def test_stop_on_failure_ends_a_run_whose_line_search_finds_no_step(tiny_net, images):

@@ -3,7 +3,8 @@ import torch
 from conftest import LinearScore, armijo_checked, squares
 from tinymodels import indifferent
 
-from igos.methods.igos import default_regularisation, igos
+from igos.methods.defaults import default_regularisation
+from igos.methods.igos import igos
 from igos.methods.optim import path_gradient, project_direction, upsample_adjoint
 from igos.perturb import blurred_baseline, composite, upsample
 

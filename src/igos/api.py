@@ -10,9 +10,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .core import check_images
 from .explanations import Explanation, Explanations
 from .images import ImageLoadError, find_images, load_image
-from .methods.common import check_images
 from .metrics import Scores, deletion_insertion
 from .models import ModelPreset, load_model
 from .pipeline import Failure, Item, Task, run

@@ -19,8 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .methods.common import check_images, class_probability, resolve_targets
-from .models import frozen
+from .core import check_images, class_probability, frozen, resolve_targets
 from .perturb import blurred_baseline
 
 __all__ = ["Scores", "deletion_insertion", "curve_steps", "cell_ranks", "auc", "DIRECTIONS"]

@@ -8,9 +8,8 @@ in :mod:`igos.sources`; each takes its preprocessing from the source.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -19,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .core import frozen
 from .errors import ModelLoadError, ModelOutputError
 
 __all__ = [
@@ -156,27 +156,6 @@ def imagenet_classes() -> list[str]:
 def imagenet_wnids() -> list[str]:
     """The 1000 ImageNet WordNet ids, index order."""
     return [wnid for wnid, _ in _imagenet_table()]
-
-
-@contextlib.contextmanager
-def frozen(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode and no parameter gradients for the duration; both restored afterwards.
-
-    Methods differentiate only with respect to their inputs, so the model's parameters never
-    accumulate ``.grad`` and backward passes skip the weight gradients.
-    """
-    modes = [(m, m.training) for m in model.modules()]
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    model.eval()
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield model
-    finally:
-        for m, mode in modes:
-            m.train(mode)
-        for p, flag in flags:
-            p.requires_grad_(flag)
 
 
 def load_model(

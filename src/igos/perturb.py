@@ -24,6 +24,9 @@ __all__ = [
     "l1_loss",
     "tv_loss",
     "btv_loss",
+    "edge_weights",
+    "regulariser",
+    "regulariser_gradient",
 ]
 
 
@@ -125,10 +128,24 @@ def tv_loss(mask: Tensor, beta: float = 2.0) -> Tensor:
     return total
 
 
+def regulariser(mask: Tensor, l1: float, tv: float) -> Tensor:
+    """``λ1 · mean|1 − M| + λ2 · TV(M)`` per image ``[B]``."""
+    return l1 * l1_loss(mask) + tv * tv_loss(mask)
+
+
+def regulariser_gradient(mask: Tensor, l1: float, tv: float) -> tuple[Tensor, Tensor]:
+    """Value ``[B]`` and gradient ``[B, 1, s_h, s_w]`` of the regulariser."""
+    leaf = mask.detach().requires_grad_(True)
+    with torch.enable_grad():
+        value = regulariser(leaf, l1, tv)
+        (grad,) = torch.autograd.grad(value.sum(), leaf)
+    return value.detach(), grad
+
+
 def edge_weights(images: Tensor, sigma: float = 0.01) -> tuple[Tensor, Tensor]:
     """Edge-aware weights ``exp(−(ΔI)²/σ)`` of the bilateral TV, rows and columns, ``[B, 1, ·, ·]``.
 
-    ``images`` are the model's normalised inputs; squared differences are averaged over channels.
+    ``images`` are ``[0, 1]`` pixels (iGOS++ passes them so); squared differences are averaged over channels.
     """
     d_rows = (images[..., 1:, :] - images[..., :-1, :]).pow(2).mean(1, keepdim=True)
     d_cols = (images[..., :, 1:] - images[..., :, :-1]).pow(2).mean(1, keepdim=True)

@@ -16,10 +16,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .core import check_finite, frozen
 from .explanations import Explanation
 from .images import ImageLoadError, load_image
 from .methods import get_method
-from .methods.common import check_finite
 from .methods.recommended import resolve_method
 from .metrics import deletion_insertion
 from .models import ModelPreset
@@ -130,7 +130,7 @@ def prepare_batch(items: Sequence[Item], preset: ModelPreset, *, resize: str | N
     if not kept:
         return Batch.empty(failures)
     x = torch.stack(images).to(preset.device)
-    with torch.no_grad():
+    with torch.no_grad(), frozen(preset.model):  # a preset left in train mode: no dropout, no BatchNorm update
         logits = preset.model(x)
     if not torch.isfinite(logits).all():
         if strict:
@@ -175,8 +175,7 @@ def run_task(preset: ModelPreset, batch: Batch, task: Task, rows: Sequence[int] 
     scores = deletion_insertion(preset.model, x, result.saliency, target, baseline=baseline) if task.evaluate else None
     t2 = time.perf_counter()
     n = len(rows)
-    settings = {**plain_settings(spec.effective_options(dict(task.options), task.resolution or None)),
-                "seed": task.seed}
+    settings = {**plain_settings(result.options.as_dict()), "seed": task.seed}  # the options it ran with
     out = []
     for r, i in enumerate(rows):
         sal = result.saliency[r].detach().float().cpu()

@@ -1,36 +1,56 @@
-"""The descent driver shared by I-GOS and iGOS++: active set, line search or fixed step, early
-stopping, step carry-over and traces. Each method supplies only its objective and direction (a
-:class:`Problem`); the settings are one frozen, validated :class:`DescentSettings`."""
+"""The descent driver shared by I-GOS and iGOS++: it owns a whole call (the mask's start, the iterations with
+their active set, line search or fixed step, early stopping and step carry-over, the traces, the stall retry
+and the tie order). Each method supplies only its objective and direction, a :class:`Problem`, and its options,
+a :class:`DescentOptions`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import Tensor
 
+from .common import Attribution
+from .defaults import default_start, resolve_regularisation
 from .optim import SearchResult, line_search, noise_draw
+from .options import Checks, MethodOptions, Size
 
-__all__ = ["DescentSettings", "Problem", "Objective", "descend", "new_traces", "record_iteration"]
+__all__ = ["DescentOptions", "Problem", "Objective", "descend", "optimise", "new_traces", "record_iteration",
+           "order_ties", "add_evidence", "STALL_TOLERANCE", "FLAT_TOLERANCE", "SEARCH_NEUTRAL"]
 
 #: ``(candidate masks [N, ...], rows of the current active set [N]) -> (F [N], probability [N])``
 Objective = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
+#: a mask whose cells all stay within this of its start did not move (``stalled``)
+STALL_TOLERANCE = 1e-3
+#: a map whose values all lie within this of each other has no order: it says nothing (``flat``)
+FLAT_TOLERANCE = 1e-6
+
+#: search options added after bench rows were stored, at the values that behave as before
+SEARCH_NEUTRAL = {"grow_only_on_first": False, "max_trials": None, "stop_on_failure": False}
+
 
 @dataclass(frozen=True)
-class DescentSettings:
-    """How a mask is optimised; validated once, when made.
+class DescentOptions(MethodOptions):
+    """How a mask is optimised; validated once, when made. ``None`` marks a per-resolution default that
+    :meth:`resolved` fills.
 
     Attributes:
         iterations: maximum descent iterations.
         steps: ``K``, integration points ``α = 1/K … 1`` per direction.
+        l1, tv: ``λ1`` (weight of ``mean|1 − M|``) and ``λ2`` (weight of the total variation); ``None``: the
+            per-resolution default (:func:`~igos.methods.defaults.default_regularisation`).
         noise: σ of the Gaussian noise on every path point, ``[0, 1]`` pixel units (0: none).
-        first_step: ``a_max``; later searches start at the last accepted step / ``step_decay``.
+        first_step: ``a_max``, the first trial step; later searches start at the last accepted step /
+            ``step_decay`` (capped by ``a_max``).
         step_decay, armijo, min_step: η, β and ``a_min`` of the line search.
         fixed_step: a constant step instead of the line search (the paper's ablation).
         trials_per_batch: candidate steps scored per model call in the line search.
+        search_points: the line search scores ``F`` with the mean score over this many of the path points
+            (evenly spaced, α = 1 included); 0 scores the plain masked image (the paper's condition (8), which
+            stalls on confident images: the softmax is flat near ``M = 1``).
         early_stop, patience: stop an image after ``patience`` iterations that lower ``F`` by less than
             ``early_stop``; ``None`` runs every iteration.
         grow_only_on_first: the next line search starts at the accepted step / ``step_decay`` only when this
@@ -39,57 +59,90 @@ class DescentSettings:
             across its calls, so it may be smaller or larger than ``trials_per_batch``.
         stop_on_failure: an image whose line search accepts no step takes ``min_step`` and stops there (it
             sits at a minimum of ``F`` along its direction); ``False``: it goes on.
-        start: the mask's value everywhere at the start, in ``[0, 1]``.
-        batch_size: images per model call.
+        stall_retries, stall_relax: an image whose mask never left its start (``stalled``) is optimised again
+            from the start with ``λ1, λ2`` multiplied by ``stall_relax``, up to ``stall_retries`` times (0: off,
+            the papers' method); its trace gives the λ used and ``retries``.
+        start: the mask's value everywhere at the start, in ``[0, 1]``; ``None``: the per-resolution default
+            (:func:`~igos.methods.defaults.default_start`: 0.5 up to 14×14, 1 from 28×28).
+        tie_break: a mask that ends with no order (every cell equal, e.g. one that never left 1) gets the order
+            of the sum of its directions over the iterations, scaled to at most ``tie_break`` (0: off), instead
+            of a flat map; a mask with any order is returned as it is.
+        batch_size: images per model call (path points and trials are chunked by it).
     """
 
-    iterations: int = 15
+    iterations: int | None = 15
     steps: int = 10
+    l1: float | None = None
+    tv: float | None = None
     noise: float = 0.045
     first_step: float = 1000.0
     step_decay: float = 0.2
     armijo: float = 1e-4
     min_step: float = 1e-5
     fixed_step: float | None = None
-    trials_per_batch: int = 2
+    trials_per_batch: int | None = 2
+    search_points: int = 3
     early_stop: float | None = 1e-3
     patience: int = 2
-    grow_only_on_first: bool = False
+    grow_only_on_first: bool | None = False
     max_trials: int | None = None
-    stop_on_failure: bool = False
-    start: float = 1.0
-    batch_size: int = 16
+    stop_on_failure: bool | None = False
+    stall_retries: int = 0
+    stall_relax: float = 0.3
+    start: float | None = None
+    tie_break: float | None = 1e-3
 
-    def __post_init__(self) -> None:
-        problems = []
-        if self.steps < 1 or self.iterations < 0:
-            problems.append(f"steps must be ≥ 1 and iterations ≥ 0, got steps={self.steps}, "
-                            f"iterations={self.iterations}")
-        if not 0 < self.step_decay < 1:
-            problems.append(f"step_decay must be in (0, 1), got {self.step_decay}")
-        if not 0 < self.min_step <= self.first_step:
-            problems.append(f"need 0 < min_step ≤ first_step, got min_step={self.min_step}, "
-                            f"first_step={self.first_step}")
-        if self.noise < 0 or self.armijo < 0:
-            problems.append(f"noise and armijo must be ≥ 0, got noise={self.noise}, armijo={self.armijo}")
-        if self.trials_per_batch < 1 or self.batch_size < 1 or self.patience < 1:
-            problems.append(f"trials_per_batch, batch_size and patience must be ≥ 1, got {self.trials_per_batch}, "
-                            f"{self.batch_size}, {self.patience}")
-        if not 0.0 <= self.start <= 1.0:
-            problems.append(f"start must be in [0, 1], got {self.start}")
-        if self.max_trials is not None and self.max_trials < 1:
-            problems.append(f"max_trials must be ≥ 1 or None, got {self.max_trials}")
-        if problems:
-            raise ValueError("; ".join(problems))
+    HASH_NEUTRAL: ClassVar = SEARCH_NEUTRAL
+
+    def check(self, checks: Checks) -> None:
+        super().check(checks)
+        checks.at_least(1, "steps", "patience")
+        checks.at_least(0, "iterations", optional=True)
+        checks.at_least(1, "trials_per_batch", "max_trials", optional=True)
+        checks.at_least(0, "noise", "armijo", "search_points", "stall_retries")
+        checks.at_least(0, "l1", "tv", "tie_break", "early_stop", optional=True)
+        checks.within("step_decay", 0, 1, open_lo=True, open_hi=True)
+        checks.within("stall_relax", 0, 1, open_lo=True, open_hi=True)
+        checks.within("start", 0, 1, optional=True)
+        checks.within("min_step", 0, float("inf"), open_lo=True)
+        checks.need(not isinstance(self.min_step, (int, float)) or not isinstance(self.first_step, (int, float))
+                    or self.min_step <= self.first_step, "min_step", f"≤ first_step={self.first_step!r}")
+        checks.at_least(0, "fixed_step", optional=True)
+        checks.flag("grow_only_on_first", "stop_on_failure", optional=True)
+
+    def resolved(self, size: Size | None) -> DescentOptions:
+        """λ1, λ2 and the start at the mask's larger side, where they are ``None``."""
+        side = max(size) if size else 28
+        l1, tv = resolve_regularisation(side, self.l1, self.tv)
+        return self.replace(l1=l1, tv=tv, start=default_start(side) if self.start is None else self.start)
+
+    def relaxed(self) -> DescentOptions:
+        """The options of a stall retry: λ1, λ2 × ``stall_relax``, one retry fewer."""
+        return self.replace(l1=self.l1 * self.stall_relax, tv=self.tv * self.stall_relax,
+                            stall_retries=self.stall_retries - 1)
 
 
 class Problem(Protocol):
-    """What a method gives the driver for one iteration of the images ``idx`` (rows of the batch)."""
+    """A method's objective and direction on fixed images, baseline and targets, for the driver."""
+
+    #: mask channels: 1 for I-GOS, 2 (the pair ``M_d``, ``M_i``) for iGOS++
+    channels: int
+    #: Σ over the iterations of each image's direction without the regulariser ``[B, 1, s_h, s_w]`` (tie order)
+    evidence: Tensor | None
+
+    def begin(self, mask: Tensor) -> tuple[Tensor, dict[str, list]]:
+        """``F`` at the start ``[B]`` and per-trace lists to start the traces with (e.g. ``probability``)."""
+        ...
 
     def iteration(self, mask: Tensor, idx: Tensor, noise: Tensor | None, value: Tensor
                   ) -> tuple[Tensor, Tensor, Objective, dict[str, Tensor]]:
-        """``(direction, F(M) to test the step against, the line-search objective, diagnostics)`` at
-        ``mask``; each diagnostic is one value per image, appended to the traces under its name."""
+        """``(direction, F(M) to test the step against, the line-search objective, diagnostics)`` at ``mask``
+        for the images ``idx`` (rows of the batch); each diagnostic is one value per image, appended to the
+        traces under its name."""
+        ...
+
+    def finish(self, mask: Tensor, value: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """The final mask ``[B, s_h, s_w]`` (1 = keep) and per-image values for the traces."""
         ...
 
 
@@ -129,7 +182,32 @@ def _fixed_step(objective: Objective, mask: Tensor, direction: Tensor, step: flo
                         torch.ones_like(rows, dtype=torch.bool), [[(float(step), f)] for f in value.tolist()])
 
 
-def descend(problem: Problem, mask: Tensor, value: Tensor, settings: DescentSettings,
+def _step(objective: Objective, mask: Tensor, direction: Tensor, base: Tensor, first: Tensor,
+          s: DescentOptions) -> SearchResult:
+    """One step: the fixed one, or the line search's from ``first``."""
+    if s.fixed_step is not None:
+        return _fixed_step(objective, mask, direction, s.fixed_step)
+    return line_search(objective, mask, direction, base, first, decay=s.step_decay, armijo=s.armijo,
+                       min_step=s.min_step, trials_per_batch=s.trials_per_batch, max_trials=s.max_trials)
+
+
+def _stop(traces: list[dict], idx: Tensor, active: Tensor, slow: Tensor, base: Tensor, search: SearchResult,
+          s: DescentOptions) -> None:
+    """Early stop (``F`` fell too little ``patience`` times) and stop on failure, in ``active`` and the traces."""
+    if s.early_stop is not None:
+        small = (base - search.value) < s.early_stop
+        slow[idx] = torch.where(small, slow[idx] + 1, torch.zeros_like(slow[idx]))
+        for i in idx[slow[idx] >= s.patience].tolist():
+            traces[i]["stopped"] = f"early stop: F fell by less than {s.early_stop:g} in {s.patience} iterations"
+        active &= slow < s.patience
+    if s.stop_on_failure:
+        failed = idx[~search.accepted]
+        for i in failed.tolist():
+            traces[i]["stopped"] = "line search: no step passed the Armijo test; took min_step"
+        active[failed] = False
+
+
+def descend(problem: Problem, mask: Tensor, value: Tensor, settings: DescentOptions,
             generator: torch.Generator, noise_shape: tuple[int, ...], traces: list[dict]) -> tuple[Tensor, Tensor]:
     """Optimise ``mask`` ``[B, c, s_h, s_w]`` from ``value`` = ``F(mask)`` ``[B]``; returns both, final.
 
@@ -147,30 +225,73 @@ def descend(problem: Problem, mask: Tensor, value: Tensor, settings: DescentSett
         idx = active.nonzero().flatten()
         if idx.numel() == 0:
             break
-        m = mask[idx]
-        direction, base, objective, info = problem.iteration(m, idx, noise, value[idx])
-        if s.fixed_step is not None:
-            search = _fixed_step(objective, m, direction, s.fixed_step)
-        else:
-            search = line_search(objective, m, direction, base, next_step[idx], decay=s.step_decay, armijo=s.armijo,
-                                 min_step=s.min_step, trials_per_batch=s.trials_per_batch,
-                                 max_trials=s.max_trials)
+        direction, base, objective, info = problem.iteration(mask[idx], idx, noise, value[idx])
+        search = _step(objective, mask[idx], direction, base, next_step[idx], s)
         record_iteration(traces, idx, base, search, direction, info)
         value[idx] = search.value
         mask[idx] = search.mask
         grow = search.step >= next_step[idx] if s.grow_only_on_first else torch.ones_like(search.accepted)
         next_step[idx] = torch.clamp(torch.where(grow, search.step / s.step_decay, search.step), max=s.first_step)
-        if s.early_stop is not None:
-            small = (base - search.value) < s.early_stop
-            slow[idx] = torch.where(small, slow[idx] + 1, torch.zeros_like(slow[idx]))
-            for i in idx[slow[idx] >= s.patience].tolist():
-                traces[i]["stopped"] = f"early stop: F fell by less than {s.early_stop:g} in {s.patience} iterations"
-            active &= slow < s.patience
-        if s.stop_on_failure:
-            failed = idx[~search.accepted]
-            for i in failed.tolist():
-                traces[i]["stopped"] = "line search: no step passed the Armijo test; took min_step"
-            active[failed] = False
+        _stop(traces, idx, active, slow, base, search, s)
     for i in active.nonzero().flatten().tolist():
         traces[i]["stopped"] = f"ran all {s.iterations} iterations"
     return mask, value
+
+
+def add_evidence(evidence: Tensor | None, total: int, idx: Tensor, grad: Tensor) -> Tensor:
+    """The tie order's evidence with ``grad`` (``[n, 1, s_h, s_w]``, one iteration's direction without the
+    regulariser) added at rows ``idx``; made as zeros (``[total, 1, s_h, s_w]``) on first use."""
+    if evidence is None:
+        evidence = grad.new_zeros(total, *grad.shape[1:])
+    evidence[idx] += grad
+    return evidence
+
+
+def order_ties(final: Tensor, evidence: Tensor | None, tie_break: float, traces: list[dict]) -> Tensor:
+    """The saliency ``1 − final`` (``[B, s_h, s_w]``); a map with no order (all cells within ``FLAT_TOLERANCE``)
+    gets the order of ``evidence`` (``[B, 1, s_h, s_w]``, the directions' sum), scaled to at most ``tie_break``.
+    Each trace gets ``flat``: whether the returned map still has no order."""
+    saliency = 1.0 - final
+    no_order = (final.flatten(1).amax(1) - final.flatten(1).amin(1)) < FLAT_TOLERANCE  # [B]
+    if tie_break > 0 and evidence is not None and bool(no_order.any()):
+        ev = evidence[:, 0]
+        order = tie_break * ev / ev.flatten(1).abs().amax(1).clamp_min(1e-30).view(-1, 1, 1)
+        saliency = saliency + order * no_order.view(-1, 1, 1).to(order.dtype)
+    for i, tr in enumerate(traces):
+        tr["flat"] = bool(saliency[i].max() - saliency[i].min() < FLAT_TOLERANCE)
+    return saliency
+
+
+def run(problem: Problem, images: Tensor, size: Size, options: DescentOptions, seed: int) -> Attribution:
+    """One optimisation of every image's mask from ``options.start``; the map with its tie order, the traces."""
+    b, device, dtype = images.shape[0], images.device, images.dtype
+    generator = torch.Generator(device=device).manual_seed(int(seed))
+    mask = torch.full((b, problem.channels, *size), float(options.start), device=device, dtype=dtype)
+    value, extra = problem.begin(mask)
+    traces = new_traces(b, **extra)
+    mask, value = descend(problem, mask, value, options, generator, (3, *images.shape[-2:]), traces)
+    final, finals = problem.finish(mask, value)
+    for i, tr in enumerate(traces):
+        tr.update({k: float(v[i]) for k, v in finals.items()}, l1=float(options.l1), tv=float(options.tv),
+                  start=float(options.start), retries=0,
+                  stalled=bool((options.start - mask[i]).abs().max() < STALL_TOLERANCE))
+    saliency = order_ties(final, problem.evidence, options.tie_break, traces)
+    return Attribution(saliency=saliency, mask=final, trace=traces)
+
+
+def optimise(make_problem: Callable[[Tensor, Tensor, Tensor, Any], Problem], images: Tensor, targets: Tensor,
+             baseline: Tensor, size: Size, options: DescentOptions, seed: int) -> Attribution:
+    """A whole I-GOS / iGOS++ call on resolved ``options``: :func:`run`, then the stall retries (an image whose
+    mask never left its start runs again with ``λ × stall_relax``). ``make_problem(images, targets, baseline,
+    options)`` makes the method's :class:`Problem`."""
+    result = run(make_problem(images, targets, baseline, options), images, size, options, seed)
+    stalled = [i for i, t in enumerate(result.trace) if t["stalled"]]
+    if options.stall_retries == 0 or not stalled:
+        return result
+    sub = torch.tensor(stalled, device=images.device)
+    again = optimise(make_problem, images[sub], targets[sub], baseline[sub], size, options.relaxed(), seed)
+    result.mask[sub] = again.mask
+    result.saliency[sub] = again.saliency
+    for j, i in enumerate(stalled):
+        result.trace[i] = {**again.trace[j], "retries": again.trace[j]["retries"] + 1}
+    return result

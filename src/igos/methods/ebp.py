@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -33,11 +34,11 @@ from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
 from ..errors import UnsupportedLayerError
-from ..models import frozen
-from ..perturb import check_resolution
-from .common import Attribution, ImageCounter, check_finite, check_images, resolve_targets
+from .common import Attribution, check_finite
+from .options import MethodOptions, Size
+from .registry import MethodSpec
 
-__all__ = ["excitation_backprop", "UnsupportedLayerError", "winning_probabilities"]
+__all__ = ["excitation_backprop", "EBPOptions", "SPEC", "UnsupportedLayerError", "winning_probabilities"]
 
 _EPS = 1e-12
 
@@ -212,33 +213,40 @@ def winning_probabilities(model: nn.Module, images: Tensor, targets: Tensor) -> 
     return p
 
 
-def excitation_backprop(
-    model: nn.Module,
-    images: Tensor,
-    target: int | Sequence[int] | Tensor | None = None,
-    *,
-    resolution: int | tuple[int, int] | None = None,
-    batch_size: int = 16,
-) -> Attribution:
-    """Excitation Backprop saliency ``[B, s_h, s_w]``: winning probability per cell (higher = more
-    important); the input's resolution unless ``resolution`` is given."""
-    images = check_images(images)
-    b, _, h, w = images.shape
-    s_h, s_w = check_resolution(resolution or (h, w), (h, w))
-    counter = ImageCounter()
-    with frozen(model), counter.watch(model):
-        targets = resolve_targets(model, images, target, batch_size)
-        maps = []
-        for xb, tb in zip(images.split(batch_size), targets.split(batch_size)):
-            p = winning_probabilities(model, xb, tb).sum(1, keepdim=True)
-            if (s_h, s_w) != (h, w):
-                # mass per cell: adaptive average × pixels per cell (cells are the same blocks as the metric's)
-                rows = torch.div(torch.arange(h, device=p.device) * s_h, h, rounding_mode="floor")
-                cols = torch.div(torch.arange(w, device=p.device) * s_w, w, rounding_mode="floor")
-                cell = rows.view(-1, 1) * s_w + cols.view(1, -1)
-                flat = torch.zeros(p.shape[0], s_h * s_w, device=p.device, dtype=p.dtype)
-                flat.index_add_(1, cell.flatten(), p.flatten(1))
-                p = flat.view(-1, 1, s_h, s_w)
-            maps.append(p[:, 0].detach())
-    return Attribution(torch.cat(maps), target=targets, forward_images=counter.forward_images,
-                       backward_images=counter.backward_images)
+@dataclass(frozen=True)
+class EBPOptions(MethodOptions):
+    """Excitation Backprop's options.
+
+    Attributes:
+        batch_size: images per model call.
+    """
+
+
+def _excitation_backprop(model: nn.Module, images: Tensor, targets: Tensor, *, baseline: None, size: Size,
+                         seed: int, options: EBPOptions) -> Attribution:
+    (h, w), (s_h, s_w) = images.shape[-2:], size
+    maps = []
+    for xb, tb in zip(images.split(options.batch_size), targets.split(options.batch_size)):
+        p = winning_probabilities(model, xb, tb).sum(1, keepdim=True)
+        if (s_h, s_w) != (h, w):
+            # mass per cell: adaptive average × pixels per cell (cells are the same blocks as the metric's)
+            rows = torch.div(torch.arange(h, device=p.device) * s_h, h, rounding_mode="floor")
+            cols = torch.div(torch.arange(w, device=p.device) * s_w, w, rounding_mode="floor")
+            cell = rows.view(-1, 1) * s_w + cols.view(1, -1)
+            flat = torch.zeros(p.shape[0], s_h * s_w, device=p.device, dtype=p.dtype)
+            flat.index_add_(1, cell.flatten(), p.flatten(1))
+            p = flat.view(-1, 1, s_h, s_w)
+        maps.append(p[:, 0].detach())
+    return Attribution(torch.cat(maps))
+
+
+SPEC = MethodSpec("ebp", _excitation_backprop, "Excitation BP", "any", EBPOptions,
+                  reference="Excitation Backprop (Zhang et al. 2016)", cost="0 / 1",
+                  resolution_note="input by default; coarser maps sum the winning probability per cell")
+
+
+def excitation_backprop(model: nn.Module, images: Tensor, target: int | Sequence[int] | Tensor | None = None, *,
+                        resolution: int | tuple[int, int] | None = None, **options: Any) -> Attribution:
+    """Excitation Backprop saliency ``[B, s_h, s_w]``: winning probability per cell (higher = more important);
+    the input's resolution unless ``resolution`` is given; ``options``: ``batch_size``."""
+    return SPEC(model, images, target, resolution=resolution, **options)

@@ -17,18 +17,20 @@ the ``[0, 1]`` image (squared differences averaged over channels).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from ..models import frozen
-from ..perturb import blurred_baseline, btv_loss, check_resolution, edge_weights, l1_loss, upsample
-from .common import Attribution, ImageCounter, check_images, resolve_targets, scores_in_batches
-from .descent import DescentSettings, Objective, descend, new_traces
-from .igos import add_evidence, default_start, order_ties, resolve_regularisation, search_point_indices
-from .optim import path_gradient, path_scores, project_direction, upsample_adjoint
+from ..perturb import btv_loss, edge_weights, l1_loss, upsample
+from .common import Attribution, scores_in_batches
+from .descent import SEARCH_NEUTRAL, DescentOptions, Objective, add_evidence, optimise
+from .optim import path_gradient, path_scores, project_direction, search_point_indices, upsample_adjoint
+from .options import Checks, Size
+from .registry import MethodSpec
 
-__all__ = ["igospp", "FULL", "LEAN", "LEAN_FROM", "resolve_profile"]
+__all__ = ["igospp", "IGOSppOptions", "SPEC", "FULL", "LEAN", "LEAN_FROM", "resolve_profile"]
 
 #: the search of the authors' method (with igos's K = 5 and early stop): every line search runs down to
 #: ``min_step``, two trials per model call, each path K points; a map left with no order gets the order of the
@@ -37,8 +39,7 @@ FULL: dict = dict(iterations=15, trials_per_batch=2, steps_single=None, max_tria
                   stop_on_failure=False, tie_break=1e-3)
 #: a cheaper search of equal quality from 112×112 up (docs/results/igospp-cost.md): 3 points on the paths of
 #: ``M_d`` and ``M_i`` alone, one trial per call starting at the last accepted step (larger only after a
-#: first-trial pass), at most 6 trials, stop when no step passes, at most 10 iterations; a map left with no
-#: order gets the order of the directions' sum (as I-GOS's ``tie_break``)
+#: first-trial pass), at most 6 trials, stop when no step passes, at most 10 iterations
 LEAN: dict = dict(iterations=10, trials_per_batch=1, steps_single=3, max_trials=6, grow_only_on_first=True,
                   stop_on_failure=True, tie_break=1e-3)
 #: the smallest mask side at which ``lean`` is the default (at 28×28 it lost insertion on 15 of the 20 table
@@ -58,24 +59,83 @@ def resolve_profile(side: int, steps: int, lean: bool | None = None, **given) ->
     return out
 
 
+@dataclass(frozen=True)
+class IGOSppOptions(DescentOptions):
+    """iGOS++'s options: the descent's (:class:`~igos.methods.descent.DescentOptions`: ``l1``, ``tv``,
+    ``noise``, ``first_step``, ``step_decay``, ``armijo``, ``min_step``, ``fixed_step``, ``search_points``,
+    ``early_stop``, ``patience``, ``stall_retries``, ``stall_relax``, ``start``, ``batch_size``) with the search
+    profile's options ``None`` until resolved, and the bilateral TV's σ. Defaults differ from the authors'
+    (λ1 = 10, λ2 = 20, K = 10, every image runs all iterations): I-GOS's per-resolution λ and start, K = 5 and
+    I-GOS's early stop, measured on photos held out from the bench tables (docs/results/igos-start.md,
+    docs/results/igospp-cost.md). ``l1=10, tv=20, steps=10, early_stop=None, start=1, lean=False,
+    tie_break=0`` is the authors' setting.
+
+    Attributes:
+        steps: ``K``, points on each of the four paths (5).
+        edge_sigma: σ of the bilateral TV's edge weights ``exp(−(ΔI)²/σ)``.
+        lean: take the search options left ``None`` (``iterations``, ``trials_per_batch``, ``steps_single``,
+            ``max_trials``, ``grow_only_on_first``, ``stop_on_failure``, ``tie_break``) from :data:`LEAN`, else
+            from :data:`FULL`; ``None``: lean from :data:`LEAN_FROM` = 112×112 up, where it kept deletion and
+            insertion at about half the time.
+        steps_single: points on the paths of ``M_d`` and ``M_i`` alone (``None``: the profile's, at most
+            ``steps``; the full search uses ``steps``).
+        iterations, trials_per_batch, max_trials, grow_only_on_first, stop_on_failure, tie_break: as I-GOS's,
+            ``None`` until the profile fills them.
+    """
+
+    iterations: int | None = None
+    steps: int = 5
+    trials_per_batch: int | None = None
+    grow_only_on_first: bool | None = None
+    stop_on_failure: bool | None = None
+    tie_break: float | None = None
+    edge_sigma: float = 0.01
+    lean: bool | None = None
+    steps_single: int | None = None
+
+    HASH_NEUTRAL: ClassVar = {**SEARCH_NEUTRAL, "lean": False, "steps_single": None, "tie_break": 0.0,
+                              "fixed_step": None, "stall_retries": 0, "stall_relax": 0.3}
+
+    def check(self, checks: Checks) -> None:
+        super().check(checks)
+        checks.within("edge_sigma", 0, float("inf"), open_lo=True)
+        checks.flag("lean", optional=True)
+        if self.steps_single is not None:
+            checks.within("steps_single", 1, self.steps if isinstance(self.steps, int) else 1)
+
+    def resolved(self, size: Size | None) -> IGOSppOptions:
+        """I-GOS's λ and start, then the search profile, at the mask's larger side."""
+        base = super().resolved(size)
+        side = max(size) if size else 28
+        given = {k: getattr(base, k) for k in FULL}
+        return base.replace(**resolve_profile(side, base.steps, lean=base.lean, **given))
+
+
 class _BidirectionalProblem:
     """iGOS++'s objective and direction for the descent driver; the mask is the pair ``[M_d, M_i]``."""
 
-    def __init__(self, model: nn.Module, images: Tensor, baseline: Tensor, targets: Tensor,
-                 settings: DescentSettings, l1: float, tv: float, search_points: int, edge_sigma: float,
-                 steps_single: int, tie_break: float):
+    channels = 2
+
+    def __init__(self, model: nn.Module, images: Tensor, baseline: Tensor, targets: Tensor, settings: IGOSppOptions):
         self.model, self.images, self.baseline, self.targets, self.s = model, images, baseline, targets, settings
-        self.l1, self.tv, self.tie_break = l1, tv, tie_break
+        self.l1, self.tv, self.tie_break = settings.l1, settings.tv, settings.tie_break
         self.evidence: Tensor | None = None  # Σ of the score's gradient w.r.t. M over the iterations (tie order)
         self.size = tuple(images.shape[-2:])
-        self.weights = edge_weights(images, edge_sigma)
-        self.alphas = torch.arange(1, settings.steps + 1, device=images.device, dtype=images.dtype) / settings.steps
+        self.weights = edge_weights(images, settings.edge_sigma)
+        steps, single = settings.steps, settings.steps_single
+        self.alphas = torch.arange(1, steps + 1, device=images.device, dtype=images.dtype) / steps
         # the paths of M_d and M_i alone may use fewer points (their noise: the first of the iteration's)
-        self.alphas_single = torch.arange(1, steps_single + 1, device=images.device, dtype=images.dtype) / steps_single
-        self.search_alphas = self.alphas[search_point_indices(settings.steps, max(1, search_points))]
+        self.alphas_single = torch.arange(1, single + 1, device=images.device, dtype=images.dtype) / single
+        self.search_alphas = self.alphas[search_point_indices(steps, max(1, settings.search_points))]
         # p at the paths' starts: p(I0) for deletion paths, p(I) for insertion paths
         self.p_blurred, self.p_clean = (scores_in_batches(model, x, targets, settings.batch_size)
                                         for x in (baseline, images))
+
+    def begin(self, pair: Tensor) -> tuple[Tensor, dict[str, list]]:
+        return self.score(pair, torch.arange(pair.shape[0], device=pair.device))[0], {}
+
+    def finish(self, pair: Tensor, value: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        return pair[:, 0] * pair[:, 1], {"final_objective": value}
 
     def reg(self, m: Tensor, j: Tensor) -> Tensor:
         return self.l1 * l1_loss(m) + self.tv * btv_loss(m, (self.weights[0][j], self.weights[1][j]), self.size)
@@ -130,92 +190,26 @@ class _BidirectionalProblem:
         return direction, value, objective, info
 
 
-def igospp(
-    model: nn.Module,
-    images: Tensor,
-    target: int | Sequence[int] | Tensor | None = None,
-    *,
-    baseline: Tensor | None = None,
-    resolution: int | tuple[int, int] = 28,
-    iterations: int | None = None,
-    steps: int = 5,
-    l1: float | None = None,
-    tv: float | None = None,
-    noise: float = 0.045,
-    first_step: float = 1000.0,
-    step_decay: float = 0.2,
-    armijo: float = 1e-4,
-    min_step: float = 1e-5,
-    trials_per_batch: int | None = None,
-    search_points: int = 3,
-    edge_sigma: float = 0.01,
-    early_stop: float | None = 1e-3,
-    patience: int = 2,
-    lean: bool | None = None,
-    steps_single: int | None = None,
-    grow_only_on_first: bool | None = None,
-    max_trials: int | None = None,
-    stop_on_failure: bool | None = None,
-    tie_break: float | None = None,
-    start: float | None = None,
-    batch_size: int = 16,
-    seed: int = 0,
-) -> Attribution:
-    """iGOS++ saliency ``[B, s_h, s_w]`` = ``1 − M_d ⊙ M_i`` (higher = more important).
+def _igospp(model: nn.Module, images: Tensor, targets: Tensor, *, baseline: Tensor, size: Size, seed: int,
+            options: IGOSppOptions) -> Attribution:
+    """iGOS++'s maths on checked inputs (the registry's call does the rest)."""
+    if options.steps_single is None:  # the full search: every path K points
+        options = options.replace(steps_single=options.steps)
 
-    Options as :func:`igos.methods.igos.igos`. Defaults differ from the authors' (λ1 = 10, λ2 = 20 at
-    224×224, K = 10 points per path, every image runs all ``iterations``), measured on 10 photos held out
-    from the bench tables at 28×28 (docs/results/igos-start.md): with I-GOS's per-resolution λ
-    (``l1``, ``tv`` = ``None``: :func:`igos.methods.igos.default_regularisation`), ``steps`` = 5 points on
-    each of the four paths and I-GOS's early stop (``early_stop``, ``patience``) it scored deletion 0.078 /
-    insertion 0.496 at 11.6 s per image, against 0.086 / 0.542 at 40.8 s with K = 10 and no early stop.
-    ``start`` (both masks' first value) is I-GOS's per-resolution default (``None``:
-    :func:`igos.methods.igos.default_start`, 0.5 up to 14×14, 1 from 28×28): on the same photos 0.5 against 1
-    scored 0.128 / 0.523 against 0.175 / 0.432 at 7×7 and 0.105 / 0.521 against 0.107 / 0.449 at 14×14.
-    The search: ``lean`` (``None``: from :data:`LEAN_FROM` = 112×112 up) takes the options left ``None`` among
-    ``iterations``, ``trials_per_batch``, ``steps_single`` (points on the paths of ``M_d`` and ``M_i`` alone),
-    ``max_trials``, ``grow_only_on_first``, ``stop_on_failure`` (see :class:`~igos.methods.descent.DescentSettings`)
-    and ``tie_break`` (as I-GOS's) from :data:`LEAN`, else from :data:`FULL`. On the held-out photos
-    (docs/results/igospp-cost.md) the lean search kept deletion and insertion at 112 and 224 at about half the
-    time (1.5× I-GOS's seconds); at 28 it lost insertion on the table photos, at 7 on the tuning photos.
-    ``l1=10, tv=20, steps=10, early_stop=None, start=1, lean=False, tie_break=0`` is the authors' setting.
-    ``edge_sigma`` is the σ of the bilateral TV's edge weights. The trace has the objective, step, trials and
-    acceptance per iteration, and why the run stopped.
-    """
-    images = check_images(images)
-    size = check_resolution(resolution, tuple(images.shape[-2:]))
-    start = default_start(max(size)) if start is None else start
-    profile = resolve_profile(max(size), steps, lean=lean, iterations=iterations, trials_per_batch=trials_per_batch,
-                              steps_single=steps_single, grow_only_on_first=grow_only_on_first,
-                              max_trials=max_trials, stop_on_failure=stop_on_failure, tie_break=tie_break)
-    iterations, trials_per_batch, max_trials = profile["iterations"], profile["trials_per_batch"], profile["max_trials"]
-    grow_only_on_first, stop_on_failure = profile["grow_only_on_first"], profile["stop_on_failure"]
-    steps_single, tie_break = profile["steps_single"], profile["tie_break"]
-    steps_single = steps if steps_single is None else steps_single
-    if not 1 <= steps_single <= steps:
-        raise ValueError(f"steps_single must be in [1, steps={steps}], got {steps_single}")
-    l1, tv = resolve_regularisation(max(size), l1, tv)
-    settings = DescentSettings(iterations=iterations, steps=steps, noise=noise, first_step=first_step,
-                               step_decay=step_decay, armijo=armijo, min_step=min_step,
-                               trials_per_batch=trials_per_batch, early_stop=early_stop, patience=patience,
-                               grow_only_on_first=grow_only_on_first, max_trials=max_trials,
-                               stop_on_failure=stop_on_failure, start=start, batch_size=batch_size)
-    b, device, dtype = images.shape[0], images.device, images.dtype
-    counter = ImageCounter()
-    with frozen(model), counter.watch(model):
-        targets = resolve_targets(model, images, target, batch_size)
-        if baseline is None:
-            baseline = blurred_baseline(images)
-        problem = _BidirectionalProblem(model, images, baseline, targets, settings, l1, tv, search_points, edge_sigma,
-                                      steps_single, tie_break)
-        generator = torch.Generator(device=device).manual_seed(int(seed))
-        pair = torch.full((b, 2, *size), settings.start, device=device, dtype=dtype)
-        value, _ = problem.score(pair, torch.arange(b, device=device))
-        traces = new_traces(b)
-        pair, value = descend(problem, pair, value, settings, generator, (3, *images.shape[-2:]), traces)
-    final = pair[:, 0] * pair[:, 1]
-    for i in range(b):
-        traces[i].update(final_objective=float(value[i]), l1=float(l1), tv=float(tv))
-    saliency = order_ties(final, problem.evidence, tie_break, traces)
-    return Attribution(saliency, mask=final, trace=traces, target=targets,
-                       forward_images=counter.forward_images, backward_images=counter.backward_images)
+    def problem(x: Tensor, t: Tensor, x0: Tensor, opts: IGOSppOptions) -> _BidirectionalProblem:
+        return _BidirectionalProblem(model, x, x0, t, opts)
+
+    return optimise(problem, images, targets, baseline, size, options, seed)
+
+
+SPEC = MethodSpec("igospp", _igospp, "iGOS++", "any", IGOSppOptions, reference="iGOS++ (Khorram et al. 2021)",
+                  cost="4 IG passes per iteration", baseline=True, default_resolution=28)
+
+
+def igospp(model: nn.Module, images: Tensor, target: int | Sequence[int] | Tensor | None = None, *,
+           baseline: Tensor | None = None, resolution: int | tuple[int, int] = 28, seed: int = 0,
+           **options: Any) -> Attribution:
+    """iGOS++ saliency ``[B, s_h, s_w]`` = ``1 − M_d ⊙ M_i`` (higher = more important); arguments as
+    :func:`igos.methods.igos.igos`, ``options`` :class:`IGOSppOptions`' fields. The trace has the objective, step,
+    trials and acceptance per iteration, why the run stopped, ``stalled`` and ``flat``."""
+    return SPEC(model, images, target, baseline=baseline, resolution=resolution, seed=seed, **options)

@@ -10,15 +10,40 @@ is ignored: IG has no honest coarser form).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from torch import Tensor, nn
 
 from ..errors import MissingDependencyError
-from ..models import frozen
-from ..perturb import blurred_baseline
-from .common import Attribution, ImageCounter, check_images, resolve_targets
+from .common import Attribution
+from .options import Checks, MethodOptions
+from .registry import MethodSpec
 
-__all__ = ["integrated_gradients", "Probability"]
+__all__ = ["integrated_gradients", "IGOptions", "Probability", "SPEC"]
+
+#: Captum's integration rules
+INTEGRATIONS = ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle")
+
+
+@dataclass(frozen=True)
+class IGOptions(MethodOptions):
+    """Integrated Gradients' options.
+
+    Attributes:
+        steps: integration points (20, as the I-GOS paper).
+        integration: Captum's rule: ``gausslegendre``, ``riemann_trapezoid``, ``riemann_left``,
+            ``riemann_right`` or ``riemann_middle``.
+        batch_size: path points per model call.
+    """
+
+    steps: int = 20
+    integration: str = "gausslegendre"
+
+    def check(self, checks: Checks) -> None:
+        super().check(checks)
+        checks.at_least(1, "steps")
+        checks.one_of("integration", INTEGRATIONS)
 
 
 class Probability(nn.Module):
@@ -32,39 +57,29 @@ class Probability(nn.Module):
         return self.model(x).softmax(dim=1)
 
 
-def integrated_gradients(
-    model: nn.Module,
-    images: Tensor,
-    target: int | Sequence[int] | Tensor | None = None,
-    *,
-    baseline: Tensor | None = None,
-    steps: int = 20,
-    integration: str = "gausslegendre",
-    batch_size: int = 16,
-) -> Attribution:
-    """Integrated Gradients saliency ``[B, H, W]`` (signed; higher = more evidence for the class).
-
-    Args:
-        steps: integration points. integration: Captum's method (``gausslegendre``,
-            ``riemann_trapezoid``, ``riemann_left``, …).
-
-    The trace of each image records completeness: ``attribution_sum`` (the attributions' sum),
-    ``path_delta`` (``p_c(x) − p_c(x0)``) and Captum's ``delta``, their difference.
-    """
+def _integrated_gradients(model: nn.Module, images: Tensor, targets: Tensor, *, baseline: Tensor, size: None,
+                          seed: int, options: IGOptions) -> Attribution:
     try:
         from captum.attr import IntegratedGradients
     except ImportError as exc:
         raise MissingDependencyError("the ig method uses Captum: pip install 'igos[baselines]'") from exc
-    images = check_images(images)
-    if baseline is None:
-        baseline = blurred_baseline(images)
-    counter = ImageCounter()
-    with frozen(model), counter.watch(model):
-        targets = resolve_targets(model, images, target, batch_size)
-        ig = IntegratedGradients(Probability(model))
-        attr, delta = ig.attribute(images, baselines=baseline, target=targets, n_steps=steps, method=integration,
-                                   internal_batch_size=batch_size, return_convergence_delta=True)
+    ig = IntegratedGradients(Probability(model))
+    attr, delta = ig.attribute(images, baselines=baseline, target=targets, n_steps=options.steps,
+                               method=options.integration, internal_batch_size=options.batch_size,
+                               return_convergence_delta=True)
     trace = [{"delta": float(d), "attribution_sum": float(a), "path_delta": float(a - d)}
              for d, a in zip(delta, attr.flatten(1).sum(1))]
-    return Attribution(attr.sum(dim=1).detach(), trace=trace, target=targets,
-                       forward_images=counter.forward_images, backward_images=counter.backward_images)
+    return Attribution(attr.sum(dim=1).detach(), trace=trace)
+
+
+SPEC = MethodSpec("ig", _integrated_gradients, "Integrated Gradients", "input", IGOptions,
+                  reference="Integrated Gradients (Sundararajan et al. 2017), via Captum", cost="0 / 20",
+                  baseline=True)
+
+
+def integrated_gradients(model: nn.Module, images: Tensor, target: int | Sequence[int] | Tensor | None = None, *,
+                         baseline: Tensor | None = None, **options: Any) -> Attribution:
+    """Integrated Gradients saliency ``[B, H, W]`` (signed; higher = more evidence for the class); ``options``:
+    :class:`IGOptions`' fields. Each image's trace records completeness: ``attribution_sum`` (the attributions'
+    sum), ``path_delta`` (``p_c(x) − p_c(x0)``) and Captum's ``delta``, their difference."""
+    return SPEC(model, images, target, baseline=baseline, **options)

@@ -16,79 +16,102 @@ regularisers are the shared ones of :mod:`igos.perturb`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ..models import frozen
-from ..perturb import blurred_baseline, check_resolution, composite, l1_loss, tv_loss, upsample
-from .common import Attribution, ImageCounter, check_images, class_probability, resolve_targets
+from ..perturb import composite, l1_loss, tv_loss, upsample
+from .common import Attribution, class_probability
 from .optim import noise_draw
+from .options import Checks, MethodOptions, Size
+from .registry import MethodSpec
 
-__all__ = ["mask"]
+__all__ = ["mask", "MaskOptions", "SPEC"]
 
 
-def mask(
-    model: nn.Module,
-    images: Tensor,
-    target: int | Sequence[int] | Tensor | None = None,
-    *,
-    baseline: Tensor | None = None,
-    resolution: int | tuple[int, int] = 28,
-    iterations: int = 500,
-    lr: float = 0.1,
-    l1: float = 0.01,
-    tv: float = 0.2,
-    tv_beta: float = 3.0,
-    noise: float = 0.045,
-    batch_size: int = 16,
-    seed: int = 0,
-) -> Attribution:
-    """Mask saliency ``[B, s_h, s_w]`` = ``1 − M`` (higher = more important).
+@dataclass(frozen=True)
+class MaskOptions(MethodOptions):
+    """Mask's options (the I-GOS paper's best for Mask at 28×28).
 
-    The trace holds the objective per iteration (with that iteration's noise) and
-    ``final_objective``: the noise-free ``F`` of the final mask.
+    Attributes:
+        iterations: Adam steps (500).
+        lr: Adam's learning rate (0.1).
+        l1: λ1, the weight of ``mean|1 − M|`` (0.01).
+        tv: λ2, the weight of ``TV_β(M)`` (0.2).
+        tv_beta: β, the total variation's exponent (3).
+        noise: σ of the Gaussian noise added to the perturbed image at every step, ``[0, 1]`` pixel units.
+        batch_size: images per model call.
     """
-    images = check_images(images)
+
+    iterations: int = 500
+    lr: float = 0.1
+    l1: float = 0.01
+    tv: float = 0.2
+    tv_beta: float = 3.0
+    noise: float = 0.045
+
+    def check(self, checks: Checks) -> None:
+        super().check(checks)
+        checks.at_least(0, "iterations", "l1", "tv", "noise")
+        checks.within("lr", 0, float("inf"), open_lo=True)
+        checks.at_least(1, "tv_beta")
+
+
+class _Objective:
+    """``F`` of every image's mask, one model batch at a time, with its gradient when asked."""
+
+    def __init__(self, model: nn.Module, images: Tensor, baseline: Tensor, targets: Tensor, options: MaskOptions):
+        self.model, self.images, self.baseline, self.targets, self.o = model, images, baseline, targets, options
+
+    def __call__(self, m: Tensor, eps: Tensor | None, grad: bool) -> Tensor:
+        o, (h, w), values = self.o, self.images.shape[-2:], []
+        for sl in torch.arange(m.shape[0], device=m.device).split(o.batch_size):
+            with torch.set_grad_enabled(grad):
+                x = composite(self.images[sl], self.baseline[sl], upsample(m[sl], (h, w)))
+                if eps is not None:
+                    x = x + eps
+                f = (class_probability(self.model, x, self.targets[sl]) + o.l1 * l1_loss(m[sl])
+                     + o.tv * tv_loss(m[sl], o.tv_beta))
+                if grad:
+                    f.sum().backward()
+            values.append(f.detach())
+        return torch.cat(values)
+
+
+def _mask(model: nn.Module, images: Tensor, targets: Tensor, *, baseline: Tensor, size: Size, seed: int,
+          options: MaskOptions) -> Attribution:
     b, _, h, w = images.shape
-    s_h, s_w = check_resolution(resolution, (h, w))
-    if baseline is None:
-        baseline = blurred_baseline(images)
-    counter = ImageCounter()
     device, dtype = images.device, images.dtype
-    with frozen(model), counter.watch(model):
-        targets = resolve_targets(model, images, target, batch_size)
-        generator = torch.Generator(device=device).manual_seed(int(seed))
-        m = torch.ones(b, 1, s_h, s_w, device=device, dtype=dtype, requires_grad=True)
-        opt = torch.optim.Adam([m], lr=lr)
-        history = torch.zeros(iterations, b, device=device, dtype=dtype)
-
-        def objective(eps: Tensor | None, grad: bool) -> Tensor:
-            values = []
-            for sl in torch.arange(b, device=device).split(batch_size):
-                with torch.set_grad_enabled(grad):
-                    x = composite(images[sl], baseline[sl], upsample(m[sl], (h, w)))
-                    if eps is not None:
-                        x = x + eps
-                    f = class_probability(model, x, targets[sl]) + l1 * l1_loss(m[sl]) + tv * tv_loss(m[sl], tv_beta)
-                    if grad:
-                        f.sum().backward()
-                values.append(f.detach())
-            return torch.cat(values)
-
-        for it in range(iterations):
-            eps = noise_draw(generator, 1, (3, h, w), noise, device, dtype)
-            opt.zero_grad(set_to_none=True)
-            history[it] = objective(None if eps is None else eps[0], grad=True)
-            opt.step()
-            with torch.no_grad():
-                m.clamp_(0.0, 1.0)
-        final = objective(None, grad=False)
+    generator = torch.Generator(device=device).manual_seed(int(seed))
+    m = torch.ones(b, 1, *size, device=device, dtype=dtype, requires_grad=True)
+    opt = torch.optim.Adam([m], lr=options.lr)
+    history = torch.zeros(options.iterations, b, device=device, dtype=dtype)
+    objective = _Objective(model, images, baseline, targets, options)
+    for it in range(options.iterations):
+        eps = noise_draw(generator, 1, (3, h, w), options.noise, device, dtype)
+        opt.zero_grad(set_to_none=True)
+        history[it] = objective(m, None if eps is None else eps[0], grad=True)
+        opt.step()
+        with torch.no_grad():
+            m.clamp_(0.0, 1.0)
+    final = objective(m, None, grad=False)
     result = m.detach()[:, 0]
-    trace = [
-        {"objective": history[:, i].tolist(), "final_objective": float(final[i]), "iterations": iterations,
-         "l1": l1, "tv": tv}
-        for i in range(b)
-    ]
-    return Attribution(1.0 - result, mask=result, trace=trace, target=targets,
-                       forward_images=counter.forward_images, backward_images=counter.backward_images)
+    trace = [{"objective": history[:, i].tolist(), "final_objective": float(final[i]),
+              "iterations": options.iterations, "l1": options.l1, "tv": options.tv} for i in range(b)]
+    return Attribution(1.0 - result, mask=result, trace=trace)
+
+
+SPEC = MethodSpec("mask", _mask, "Mask", "any", MaskOptions,
+                  reference="Mask / meaningful perturbation (Fong & Vedaldi 2017)", cost="0 / 500", baseline=True,
+                  default_resolution=28)
+
+
+def mask(model: nn.Module, images: Tensor, target: int | Sequence[int] | Tensor | None = None, *,
+         baseline: Tensor | None = None, resolution: int | tuple[int, int] = 28, seed: int = 0,
+         **options: Any) -> Attribution:
+    """Mask saliency ``[B, s_h, s_w]`` = ``1 − M`` (higher = more important); ``options``: :class:`MaskOptions`'
+    fields. The trace holds the objective per iteration (with that iteration's noise) and ``final_objective``:
+    the noise-free ``F`` of the final mask."""
+    return SPEC(model, images, target, baseline=baseline, resolution=resolution, seed=seed, **options)

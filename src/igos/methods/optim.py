@@ -12,7 +12,7 @@ from ..perturb import upsample
 from .common import class_score
 
 __all__ = ["path_gradient", "path_scores", "line_search", "upsample_adjoint", "noise_draw", "project_direction",
-           "SearchResult"]
+           "SearchResult", "search_point_indices", "adaptive_grid"]
 
 
 def noise_draw(generator: torch.Generator | None, steps: int, shape: tuple[int, ...], sigma: float,
@@ -201,3 +201,34 @@ def line_search(
         for i in failed.tolist():
             tried[i].append((float(min_step), float(new_value[i])))
     return SearchResult(step, new_mask, new_value, new_prob, trials, accepted, tried)
+
+
+def search_point_indices(steps: int, count: int) -> Tensor | None:
+    """Indices of ``count`` evenly spaced path points out of ``steps``, the last one included."""
+    if count <= 0:
+        return None
+    count = min(count, steps)
+    return torch.unique(torch.round(torch.linspace(steps / count, steps, count)).long() - 1)
+
+
+def adaptive_grid(p_sweep: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """``k`` path points per image placed where ``p`` changes, and their quadrature weights ``dα``.
+
+    ``p_sweep`` ``[N, J + 1]`` is ``p`` at ``α = j / J``, ``j = 0 … J``. Each interval gets half of its
+    probability mass uniformly and half in proportion to ``|Δp|`` over it; ``[0, 1]`` is cut into ``k``
+    slices of equal mass, each represented by the point at its middle mass and weighted by its width,
+    so a sharp rise of ``p`` (common on confident photos, e.g. between α = 0.1 and 0.2) gets most of
+    the points. Returns ``(alphas, weights)``, both ``[N, k]``; the weights sum to 1.
+    """
+    n, j = p_sweep.shape[0], p_sweep.shape[1] - 1
+    dp = (p_sweep[:, 1:] - p_sweep[:, :-1]).abs()
+    mass = 0.5 * dp / dp.sum(1, keepdim=True).clamp_min(1e-12) + 0.5 / j  # [N, J], rows sum to 1
+    cdf = torch.cat([torch.zeros(n, 1, dtype=mass.dtype, device=mass.device), mass.cumsum(1)], dim=1)
+
+    def inverse(u: Tensor) -> Tensor:  # α where the cumulative mass reaches u (piecewise linear)
+        cell = torch.searchsorted(cdf[:, 1:].contiguous(), u.expand(n, -1).contiguous()).clamp(max=j - 1)
+        return ((cell + (u - cdf.gather(1, cell)) / mass.gather(1, cell)) / j).clamp(0.0, 1.0)
+
+    steps = torch.arange(k + 1, dtype=mass.dtype, device=mass.device)
+    edges = inverse(steps / k)
+    return inverse((steps[:-1] + 0.5) / k), edges[:, 1:] - edges[:, :-1]

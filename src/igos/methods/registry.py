@@ -2,16 +2,17 @@
 
 Everything that needs to know about methods reads this registry: the CLI's choices, the
 pipeline (``igos explain``, ``igos bench``, ``igos.explain``), the tables' names and order and
-the docs table. A method is a plain function
+the docs table. A method is its maths only:
 
-    fn(model, images, target=None, *, [baseline=None,] [resolution=...,] [seed=0,] batch_size=16, **its options)
-        -> Attribution
+    fn(model, images, targets, *, baseline, size, seed, options) -> Attribution
 
-whose keyword-only parameters with defaults *are* its options: the registry reads them from the
-signature, so an option and its default are written down exactly once. ``baseline``,
-``resolution`` and ``seed`` are the *common inputs*: the pipeline always has them, and passes each
-one only to the methods whose signature takes it. Any other name is an option, and an unknown
-option is an error naming the method and its valid options.
+called by :meth:`MethodSpec.__call__` with checked inputs: ``images`` ``[B, 3, H, W]`` in ``[0, 1]``,
+``targets`` ``[B]`` (resolved: top-1 where none was given, range checked), ``baseline`` (the reference blur
+unless given; checked against the images' shape, device and dtype; ``None`` for methods that take none),
+``size`` (the checked mask size for methods of any resolution, else ``None``), and ``options``, an instance
+of the method's options dataclass (:mod:`igos.methods.options`), validated and resolved at ``size``. The call
+runs ``fn`` with the model frozen (eval mode, no parameter gradients, both restored), counts the images that
+go through the model, and returns the :class:`Attribution` with the targets and the options it ran with.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from ..core import ImageCounter, check_images, frozen, resolve_targets
+from ..perturb import blurred_baseline, check_resolution
 from .common import Attribution
+from .options import MethodOptions, Size
 
-__all__ = ["MethodSpec", "register", "REGISTRY", "get_method", "method_names", "COMMON_INPUTS", "RESOLUTION_KINDS",
-           "methods_markdown_table"]
-
-#: inputs every method call receives from the pipeline, passed only where the signature takes them
-COMMON_INPUTS = ("baseline", "resolution", "seed")
+__all__ = ["MethodSpec", "register", "REGISTRY", "get_method", "method_names", "RESOLUTION_KINDS",
+           "methods_markdown_table", "MethodFn"]
 
 #: which heatmap resolutions a method can honestly produce
 RESOLUTION_KINDS = {
@@ -40,6 +41,7 @@ RESOLUTION_KINDS = {
 }
 
 MethodFn = Callable[..., Attribution]
+_PARAMETERS = ("model", "images", "targets", "baseline", "size", "seed", "options")
 
 
 @dataclass(frozen=True)
@@ -48,85 +50,87 @@ class MethodSpec:
 
     Attributes:
         name: the name used by the CLI, ``igos.explain`` and the bench store (``igos``, ``gradcam``, …).
-        fn: the method function (see the module docstring for its shape).
+        fn: the method's maths (see the module docstring for its shape).
         display: the name in tables and reports (``I-GOS``, ``Grad-CAM``).
         resolutions: ``"any"`` (honours ``resolution``), ``"input"`` (input size only) or
             ``"layer"`` (its layer's size only): the bench runs the last two once per image.
+        schema: the options dataclass (a :class:`~igos.methods.options.MethodOptions`): every option, its
+            default, its per-resolution rule and its documentation.
         reference: the paper, for the docs table.
         cost: forward / forward+backward images per image at the defaults, for the docs table.
         resolution_note: what the docs table adds to the resolution kind (e.g. the layer's size).
         preset_options: option name -> :class:`~igos.models.ModelPreset` attribute that supplies it
             when the user gives none (GradCAM's ``layer`` from ``gradcam_layer``).
-        resolve: optional ``(options, resolution) -> options``: fills options whose default depends
-            on the resolution (I-GOS's λ per resolution), so that a run records what it used.
-        hash_neutral: options added after bench rows were stored, each with the value that behaves as
-            before: while an option holds it, the bench leaves it out of the settings hash (stored rows stay
-            valid); any other value is hashed.
+        baseline: the method uses the baseline image ``I0`` (default: the reference blur).
+        default_resolution: the mask side of a method of any resolution when none is given (``None``: the
+            input's size).
     """
 
     name: str
     fn: MethodFn
     display: str
     resolutions: str
+    schema: type[MethodOptions] = MethodOptions
     reference: str = ""
     cost: str = ""
     resolution_note: str = ""
     preset_options: Mapping[str, str] = field(default_factory=dict)
-    resolve: Callable[[dict[str, Any], int | tuple[int, int] | None], dict[str, Any]] | None = None
-    hash_neutral: Mapping[str, Any] = field(default_factory=dict)
+    baseline: bool = False
+    default_resolution: int | None = None
 
     def __post_init__(self) -> None:
         if self.resolutions not in RESOLUTION_KINDS:
             raise ValueError(f"method {self.name!r}: resolutions must be one of {', '.join(RESOLUTION_KINDS)}, "
                              f"got {self.resolutions!r}")
-        params = inspect.signature(self.fn).parameters
-        if "batch_size" not in params:
-            raise TypeError(f"method {self.name!r}: every method takes a batch_size option (model calls per batch)")
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            raise TypeError(f"method {self.name!r} takes **kwargs: unknown options would be swallowed; "
-                            "name every option as a keyword-only parameter with a default")
-        if self.resolutions == "any" and "resolution" not in params:
-            raise TypeError(f"method {self.name!r} claims any resolution but takes no resolution parameter")
-
-    @property
-    def inputs(self) -> tuple[str, ...]:
-        """The common inputs (``baseline``, ``resolution``, ``seed``) this method's signature takes."""
-        params = inspect.signature(self.fn).parameters
-        return tuple(n for n in COMMON_INPUTS if n in params)
+        if not (isinstance(self.schema, type) and issubclass(self.schema, MethodOptions)):
+            raise TypeError(f"method {self.name!r}: its options must be a MethodOptions dataclass, got "
+                            f"{self.schema!r}")
+        params = tuple(inspect.signature(self.fn).parameters)
+        if params != _PARAMETERS:
+            raise TypeError(f"method {self.name!r}: its function must take ({', '.join(_PARAMETERS)}), the "
+                            f"options as one dataclass, not ({', '.join(params)})")
 
     @property
     def options(self) -> dict[str, Any]:
-        """Every option with its default, in signature order (the common inputs excluded)."""
-        return {name: p.default for name, p in inspect.signature(self.fn).parameters.items()
-                if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty
-                and name not in COMMON_INPUTS}
+        """Every option with its default, in field order."""
+        return self.schema.defaults()
+
+    def make_options(self, options: Mapping[str, Any]) -> MethodOptions:
+        """The options dataclass from ``options``: an unknown name is an ``UnknownOptionError`` naming the method
+        and listing its options, a bad value an ``InvalidOptionError`` naming the option and what is allowed."""
+        return self.schema.make(self.name, options)
 
     def check_options(self, options: Mapping[str, Any]) -> None:
-        """``ValueError`` naming the method and its valid options if ``options`` has an unknown name."""
-        valid = self.options
-        unknown = [k for k in options if k not in valid]
-        if not unknown:
-            return
-        hint = ""
-        common = [k for k in unknown if k in COMMON_INPUTS]
-        if common:
-            hint = f" ({', '.join(common)} is not an option: it is given to every method by the call itself)"
-        listing = ", ".join(f"{k}={v!r}" for k, v in valid.items())
-        raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))} for method {self.name!r}{hint}; "
-                         f"its options are: {listing}")
+        """Names and values of ``options`` checked, before any image is read (raises as :meth:`make_options`)."""
+        self.make_options(options)
+
+    def mask_size(self, resolution: int | tuple[int, int] | None, input_size: tuple[int, int] | None = None
+                  ) -> Size | None:
+        """The mask size a run uses: ``resolution`` (or the default) checked against ``input_size`` when known;
+        ``None`` for methods of a native resolution, or when the default is the input's size and it is unknown."""
+        if self.resolutions != "any":
+            return None
+        resolution = self.default_resolution if resolution is None else resolution
+        if resolution is None:
+            return input_size
+        if input_size is None:
+            return (resolution, resolution) if isinstance(resolution, int) else tuple(resolution)
+        return check_resolution(resolution, input_size)
+
+    def resolved_options(self, options: Mapping[str, Any], resolution: int | tuple[int, int] | None = None
+                         ) -> MethodOptions:
+        """The options a run at ``resolution`` uses, per-resolution defaults filled in (the call's own rule)."""
+        return self.make_options(options).resolved(self.mask_size(resolution))
 
     def effective_options(self, options: Mapping[str, Any], resolution: int | tuple[int, int] | None = None
                           ) -> dict[str, Any]:
-        """Every option the method runs with: the defaults overridden by ``options``, then ``resolve``d."""
-        self.check_options(options)
-        out = {**self.options, **options}
-        return self.resolve(out, resolution) if self.resolve is not None else out
+        """Every option a run at ``resolution`` uses, as a dict."""
+        return self.resolved_options(options, resolution).as_dict()
 
     def hashed_options(self, options: Mapping[str, Any], resolution: int | tuple[int, int] | None = None
                        ) -> dict[str, Any]:
-        """:meth:`effective_options` less the ``hash_neutral`` options that hold their neutral value."""
-        return {k: v for k, v in self.effective_options(options, resolution).items()
-                if not (k in self.hash_neutral and v == self.hash_neutral[k])}
+        """:meth:`effective_options` less the options that hold their hash-neutral value."""
+        return self.resolved_options(options, resolution).hashed()
 
     def with_preset(self, options: Mapping[str, Any], preset: Any) -> dict[str, Any]:
         """``options`` plus what the model preset supplies for this method (e.g. GradCAM's layer)."""
@@ -137,13 +141,36 @@ class MethodSpec:
                 out[option] = value
         return out
 
+    def _baseline(self, images: Tensor, baseline: Tensor | None) -> Tensor | None:
+        if not self.baseline:
+            return None
+        if baseline is None:
+            return blurred_baseline(images)
+        if not isinstance(baseline, Tensor) or baseline.shape != images.shape:
+            shape = tuple(baseline.shape) if isinstance(baseline, Tensor) else type(baseline).__name__
+            raise ValueError(f"method {self.name!r}: the baseline must have the images' shape "
+                             f"{tuple(images.shape)}, got {shape}")
+        if baseline.device != images.device or baseline.dtype != images.dtype:
+            raise ValueError(f"method {self.name!r}: the baseline is {baseline.dtype} on {baseline.device}, the "
+                             f"images {images.dtype} on {images.device}; give it on the images' device and dtype")
+        return baseline
+
     def __call__(self, model: nn.Module, images: Tensor, target: Any = None, *, baseline: Tensor | None = None,
                  resolution: int | tuple[int, int] | None = None, seed: int = 0, **options: Any) -> Attribution:
-        """Run the method the way the pipeline does: options checked, common inputs passed where taken."""
-        self.check_options(options)
-        common = {"baseline": baseline, "resolution": resolution, "seed": seed}
-        kwargs = {k: common[k] for k in self.inputs if common[k] is not None}
-        return self.fn(model, images, target, **kwargs, **options)
+        """Run the method: options and inputs checked, the model frozen and counted, targets resolved."""
+        opts = self.make_options(options)
+        images = check_images(images)
+        size = self.mask_size(resolution, tuple(images.shape[-2:]))
+        opts = opts.resolved(size)
+        baseline = self._baseline(images, baseline)
+        counter = ImageCounter()
+        with frozen(model), counter.watch(model):
+            targets = resolve_targets(model, images, target, opts.batch_size)
+            result = self.fn(model, images, targets, baseline=baseline, size=size, seed=seed, options=opts)
+        result.forward_images += counter.forward_images
+        result.backward_images += counter.backward_images
+        result.target, result.options = targets, opts
+        return result
 
 
 REGISTRY: dict[str, MethodSpec] = {}

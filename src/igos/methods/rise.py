@@ -13,16 +13,42 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..models import frozen
-from ..perturb import blurred_baseline, composite
-from .common import Attribution, ImageCounter, check_images, resolve_targets, scores_in_batches
+from ..perturb import composite
+from .common import Attribution, scores_in_batches
+from .options import Checks, MethodOptions
+from .registry import MethodSpec
 
-__all__ = ["rise", "rise_masks"]
+__all__ = ["rise", "rise_masks", "RISEOptions", "SPEC"]
+
+
+@dataclass(frozen=True)
+class RISEOptions(MethodOptions):
+    """RISE's options.
+
+    Attributes:
+        masks: ``N``, random masks (4000).
+        grid: ``s``, the side of the random binary grids (7).
+        p: the probability that a grid cell is kept (0.5).
+        mask_chunk: masks made at once (memory stays bounded for any ``masks``).
+        batch_size: masked images per model call.
+    """
+
+    masks: int = 4000
+    grid: int = 7
+    p: float = 0.5
+    mask_chunk: int = 500
+
+    def check(self, checks: Checks) -> None:
+        super().check(checks)
+        checks.at_least(1, "masks", "grid", "mask_chunk")
+        checks.within("p", 0, 1, open_lo=True, open_hi=True)
 
 
 def rise_masks(
@@ -52,37 +78,25 @@ def rise_masks(
         yield up[idx, rows, cols].unsqueeze(1)
 
 
-def rise(
-    model: nn.Module,
-    images: Tensor,
-    target: int | Sequence[int] | Tensor | None = None,
-    *,
-    baseline: Tensor | None = None,
-    masks: int = 4000,
-    grid: int = 7,
-    p: float = 0.5,
-    seed: int = 0,
-    batch_size: int = 16,
-    mask_chunk: int = 500,
-) -> Attribution:
-    """RISE saliency ``[B, H, W]`` (higher = more important)."""
-    if masks < 1 or not 0 < p < 1 or grid < 1:
-        raise ValueError(f"need masks ≥ 1, 0 < p < 1 and grid ≥ 1; got masks={masks}, p={p}, grid={grid}")
-    images = check_images(images)
-    b, _, h, w = images.shape
-    if baseline is None:
-        baseline = blurred_baseline(images)
-    counter = ImageCounter()
-    with frozen(model), counter.watch(model):
-        targets = resolve_targets(model, images, target, batch_size)
-        saliency = torch.zeros(b, h, w, device=images.device, dtype=images.dtype)
-        for chunk in rise_masks(masks, (h, w), grid, p, seed=seed, device=images.device, chunk=mask_chunk):
-            chunk = chunk.to(images.dtype)  # float64 images get float64 masks (no-op in float32)
-            for i in range(b):
-                for m in chunk.split(batch_size):  # composite per model batch: small tensors stay in cache
-                    x = composite(images[i : i + 1], baseline[i : i + 1], m)
-                    scores = scores_in_batches(model, x, targets[i].expand(m.shape[0]), batch_size)
-                    saliency[i] += torch.einsum("n,nhw->hw", scores, m[:, 0])
-        saliency /= masks * p
-    return Attribution(saliency, target=targets, forward_images=counter.forward_images,
-                       backward_images=counter.backward_images)
+def _rise(model: nn.Module, images: Tensor, targets: Tensor, *, baseline: Tensor, size: None, seed: int,
+          options: RISEOptions) -> Attribution:
+    o, (b, _, h, w) = options, images.shape
+    saliency = torch.zeros(b, h, w, device=images.device, dtype=images.dtype)
+    for chunk in rise_masks(o.masks, (h, w), o.grid, o.p, seed=seed, device=images.device, chunk=o.mask_chunk):
+        chunk = chunk.to(images.dtype)  # float64 images get float64 masks (no-op in float32)
+        for i in range(b):
+            for m in chunk.split(o.batch_size):  # composite per model batch: small tensors stay in cache
+                x = composite(images[i : i + 1], baseline[i : i + 1], m)
+                scores = scores_in_batches(model, x, targets[i].expand(m.shape[0]), o.batch_size)
+                saliency[i] += torch.einsum("n,nhw->hw", scores, m[:, 0])
+    return Attribution(saliency / (o.masks * o.p))
+
+
+SPEC = MethodSpec("rise", _rise, "RISE", "input", RISEOptions, reference="RISE (Petsiuk et al. 2018)",
+                  cost="4000 / 0", baseline=True)
+
+
+def rise(model: nn.Module, images: Tensor, target: int | Sequence[int] | Tensor | None = None, *,
+         baseline: Tensor | None = None, seed: int = 0, **options: Any) -> Attribution:
+    """RISE saliency ``[B, H, W]`` (higher = more important); ``options``: :class:`RISEOptions`' fields."""
+    return SPEC(model, images, target, baseline=baseline, seed=seed, **options)

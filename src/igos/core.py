@@ -1,0 +1,159 @@
+"""What every method and the metric share, below both: input checks, target resolution, class scores, the
+model's frozen state and the count of images through it. A leaf module: it imports nothing from igos but the
+errors."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .errors import NonFiniteOutputError
+
+__all__ = ["check_images", "check_finite", "resolve_targets", "class_probability", "class_score", "SCORES",
+           "scores_in_batches", "ImageCounter", "frozen"]
+
+
+def check_images(images: Tensor) -> Tensor:
+    """Validate a ``[B, 3, H, W]`` (or ``[3, H, W]``) float batch in ``[0, 1]``; returns ``[B, 3, H, W]``."""
+    if not isinstance(images, Tensor):
+        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
+    if images.dim() == 3:
+        images = images.unsqueeze(0)
+    if images.dim() != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must have shape [B, 3, H, W] (or [3, H, W]), got {tuple(images.shape)}")
+    if images.shape[0] == 0:
+        raise ValueError("images is an empty batch")
+    if not images.is_floating_point():
+        raise ValueError(f"images must be a float tensor with values in [0, 1], got dtype {images.dtype}")
+    if not torch.isfinite(images).all():
+        raise ValueError("images contain NaN or infinite values")
+    lo, hi = float(images.min()), float(images.max())
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        raise ValueError(
+            f"images must be in [0, 1] pixel space (igos normalises inside the model), "
+            f"got values in [{lo:.3g}, {hi:.3g}]"
+        )
+    return images
+
+
+def check_finite(logits: Tensor) -> Tensor:
+    if not torch.isfinite(logits).all():
+        raise NonFiniteOutputError("the model returned NaN or infinite outputs; cannot explain them")
+    return logits
+
+
+def class_probability(model: nn.Module, images: Tensor, targets: Tensor) -> Tensor:
+    """Softmax probability of each image's target class: ``[N, 3, H, W], [N] -> [N]``."""
+    logits = check_finite(model(images))
+    return logits.softmax(dim=1).gather(1, targets.view(-1, 1)).squeeze(1)
+
+
+#: what an optimised mask's objective measures of the target class: its softmax probability ``p`` (the
+#: papers'), or its log-odds ``log p − log(1 − p)`` = the logit minus the log-sum-exp of the other logits,
+#: which does not saturate on confident photos (``p = σ(log-odds)``)
+SCORES = ("probability", "log-odds")
+
+
+def class_score(model: nn.Module, images: Tensor, targets: Tensor, kind: str = "probability") -> Tensor:
+    """The target class's ``kind`` score (see ``SCORES``): ``[N, 3, H, W], [N] -> [N]``."""
+    if kind == "probability":
+        return class_probability(model, images, targets)
+    if kind != "log-odds":
+        raise ValueError(f"score must be one of {', '.join(SCORES)}, got {kind!r}")
+    logits = check_finite(model(images))
+    own = logits.gather(1, targets.view(-1, 1))
+    others = logits.scatter(1, targets.view(-1, 1), float("-inf")).logsumexp(dim=1, keepdim=True)
+    return (own - others).squeeze(1)
+
+
+@torch.no_grad()
+def scores_in_batches(
+    model: nn.Module, images: Tensor, targets: Tensor, batch_size: int, kind: str = "probability"
+) -> Tensor:
+    """``class_score`` without gradients, ``batch_size`` images at a time."""
+    out = [
+        class_score(model, images[i : i + batch_size], targets[i : i + batch_size], kind)
+        for i in range(0, images.shape[0], batch_size)
+    ]
+    return torch.cat(out)
+
+
+def resolve_targets(
+    model: nn.Module, images: Tensor, target: int | Sequence[int] | Tensor | None, batch_size: int = 32
+) -> Tensor:
+    """Target class per image as a ``[B]`` long tensor on the images' device.
+
+    ``None`` takes the model's top-1 class on the clean image; an int applies to every image;
+    a sequence gives one class per image. Out-of-range classes raise ``ValueError``.
+    """
+    b = images.shape[0]
+    with torch.no_grad():
+        first = check_finite(model(images[:1]))
+    num_classes = first.shape[1]
+    if target is None:
+        with torch.no_grad():
+            logits = torch.cat(
+                [first] + [check_finite(model(images[i : i + batch_size])) for i in range(1, b, batch_size)]
+            )
+        return logits.argmax(dim=1)
+    t = torch.as_tensor(target, device=images.device).long().flatten()
+    if t.numel() == 1:
+        t = t.expand(b).clone()
+    if t.numel() != b:
+        raise ValueError(f"got {t.numel()} targets for {b} images; give one per image or one for all")
+    bad = (t < 0) | (t >= num_classes)
+    if bad.any():
+        i = int(bad.nonzero()[0])
+        raise ValueError(
+            f"target class {int(t[i])} (image {i}) is out of range: the model has {num_classes} "
+            f"classes, 0..{num_classes - 1}"
+        )
+    return t
+
+
+class ImageCounter:
+    """Counts images that go through a model: forward-only and forward-with-gradient."""
+
+    def __init__(self) -> None:
+        self.forward_images = 0
+        self.backward_images = 0
+
+    def _hook(self, module: nn.Module, args: tuple, output: Any) -> None:
+        n = args[0].shape[0] if args and isinstance(args[0], Tensor) else 0
+        if torch.is_grad_enabled() and isinstance(output, Tensor) and output.requires_grad:
+            self.backward_images += n
+        else:
+            self.forward_images += n
+
+    @contextlib.contextmanager
+    def watch(self, model: nn.Module) -> Iterator[ImageCounter]:
+        handle = model.register_forward_hook(self._hook)
+        try:
+            yield self
+        finally:
+            handle.remove()
+
+
+@contextlib.contextmanager
+def frozen(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode and no parameter gradients for the duration; both restored afterwards.
+
+    Methods differentiate only with respect to their inputs, so the model's parameters never
+    accumulate ``.grad`` and backward passes skip the weight gradients.
+    """
+    modes = [(m, m.training) for m in model.modules()]
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    model.eval()
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for m, mode in modes:
+            m.train(mode)
+        for p, flag in flags:
+            p.requires_grad_(flag)
