@@ -170,19 +170,28 @@ def test_bench_lists_flat_igos_maps(tmp_path, image_dir, monkeypatch, capsys):
     assert "igos.stall_retries=2" in out
 
 
-def test_rows_carry_completeness_and_older_stores_gain_the_columns(tmp_path, image_dir, monkeypatch):
+def test_rows_carry_completeness_and_older_stores_are_migrated(tmp_path, image_dir, monkeypatch):
+    from igos.store import SCHEMA_VERSION
+
     monkeypatch.syspath_prepend(str(TESTS))
     run = tmp_path / "run"
-    store = ResultStore(run)  # a store of an earlier version: without the completeness columns
-    store.db.execute("ALTER TABLE results DROP COLUMN direction_sum")
-    store.db.execute("ALTER TABLE results DROP COLUMN path_delta")
-    store.close()
+    with ResultStore(run) as store:  # made into a store of the first version: no completeness, failures unkeyed
+        store.db.execute("ALTER TABLE results DROP COLUMN direction_sum")
+        store.db.execute("ALTER TABLE results DROP COLUMN path_delta")
+        store.db.executescript("DROP TABLE failures; CREATE TABLE failures (image TEXT NOT NULL, model TEXT NOT "
+                               "NULL, stage TEXT NOT NULL, error TEXT NOT NULL, created REAL);")
+        for t in (1.0, 2.0):  # what two runs of an older igos left
+            store.db.execute("INSERT INTO failures VALUES ('broken.png', 'm', 'load', ?, ?)", (f"error {t}", t))
+        store.db.execute("PRAGMA user_version = 0")
+        store.db.commit()
+    with ResultStore(run) as store:
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert [(f.name, f.error) for f in store.failures()] == [("broken.png", "error 2.0")]  # the latest, once
     spec = BenchSpec(image_dir, ["tinymodels:tiny_classifier"], ["igos", "gradient"], [7], limit=3,
                      options={"igos": {"iterations": 2, "steps": 3}})
     assert run_bench(spec, run).rows_written == 4
-    store = ResultStore(run)
-    rows = store.rows()
-    store.close()
+    with ResultStore(run) as store:
+        rows = store.rows()
     for r in rows:
         if r["method"] == "igos":  # the first direction's sum and the probability change along its path
             assert r["direction_sum"] is not None and -1 <= r["path_delta"] <= 1 and r["path_delta"] != 0

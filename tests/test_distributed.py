@@ -51,7 +51,7 @@ def test_two_workers_give_the_rows_of_the_plain_run(image_dir, tmp_path, worker_
     assert summary.images_failed == plain.images_failed == 1  # broken.png, recorded, the run went on
     for run in ("plain", "ray"):  # once, although each of its units on Ray read it
         store = ResultStore.open_existing(tmp_path / run)
-        assert [f[0] for f in store.failures()] == ["broken.png"]
+        assert [f.name for f in store.failures()] == ["broken.png"]
         store.close()
     # the workers run one torch thread each, the plain run all of them: compared by what a user sees
     assert_runs_agree(store_rows(tmp_path / "plain"), store_rows(tmp_path / "ray"))

@@ -21,11 +21,11 @@ def tiny_preset():
 
 def test_a_python_user_writes_a_folder_that_load_and_report_read(tiny_preset, images, tmp_path):
     found = igos.explain(images, tiny_preset, "igos", resolution=5, evaluate=True, iterations=2, steps=3)
-    path = igos.save_explanations(tmp_path / "ex", found, failures=[("gone.png", "no such file")])
+    path = igos.save_explanations(tmp_path / "ex", found, failures=[igos.Failure("gone.png", "load", "no such file")])
     doc = json.loads(path.read_text())
     assert doc["model"] == "tiny" and doc["method"] == "igos" and len(doc["images"]) == 3
     saved = igos.load_explanations(tmp_path / "ex")
-    assert saved.failures == [{"path": "gone.png", "error": "no such file"}]
+    assert saved.failures == [{"path": "gone.png", "stage": "load", "error": "no such file"}]
     for e, rec in zip(found, saved.records):
         assert rec["saliency"].dtype == np.float32
         np.testing.assert_array_equal(rec["saliency"], e.saliency.numpy())  # float32 both ways: exact

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from igos.cli import main
-from igos.models import ModelLoadError, load_model
+from igos.models import ModelLoadError
+from igos.sources import load_model
 
 transformers = pytest.importorskip("transformers", reason="HuggingFace transformers is needed for hf: models")
 

@@ -5,7 +5,9 @@ import pytest
 import torch
 
 import igos
-from igos.models import Classifier, ModelLoadError, frozen, imagenet_classes, load_model
+from igos.core import frozen
+from igos.models import Classifier, ModelLoadError, imagenet_classes
+from igos.sources import load_model
 
 
 def test_imagenet_classes():
@@ -97,5 +99,7 @@ def test_lite0_preset_is_embedded_and_works_offline(lite0):
     assert out.shape == (1, 1000) and torch.isfinite(out).all()
 
 
-def test_version():
-    assert igos.__version__
+def test_version_is_written_once():
+    from importlib.metadata import version
+
+    assert igos.__version__ == version("igos")  # the installed distribution reads igos/_version.py

@@ -10,7 +10,8 @@ from PIL import Image
 
 import igos
 from igos.cli import main
-from igos.models import ModelLoadError, load_model, logits_of
+from igos.models import ModelLoadError, logits_of
+from igos.sources import load_model
 
 
 def test_logits_are_found_in_tensors_tuples_dicts_and_model_outputs():

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from igos.cli import main
-from igos.models import load_model
+from igos.sources import load_model
 
 
 def _needs(name):

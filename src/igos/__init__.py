@@ -1,25 +1,46 @@
 """igos: faithful saliency maps for PyTorch image classifiers (I-GOS, iGOS++ and baselines),
 with the deletion and insertion metrics that test them."""
 
-from .api import Explanation, Explanations, evaluate, explain, explain_stream
+from ._version import __version__
+from .api import evaluate, explain, explain_stream
+from .errors import (
+    IgosError,
+    ImageLoadError,
+    InvalidOptionError,
+    MissingDependencyError,
+    ModelLoadError,
+    ModelOutputError,
+    NonFiniteOutputError,
+    UnknownOptionError,
+    UnsupportedLayerError,
+)
 from .explanations import load_explanations, save_explanations
-from .images import ImageLoadError, load_image
-from .methods import METHODS, Attribution, MethodSpec, get_method, register
+from .images import load_image
+from .methods import METHODS, Attribution, MethodOptions, MethodSpec, get_method, register
 from .metrics import Scores, deletion_insertion
-from .models import ModelLoadError, ModelPreset, load_model
-
-__version__ = "0.1.0"
+from .models import ModelPreset
+from .records import Explanation, Explanations, Failure
+from .sources import load_model
 
 __all__ = [
     "Attribution",
     "Explanation",
     "Explanations",
+    "Failure",
+    "IgosError",
     "ImageLoadError",
+    "InvalidOptionError",
     "METHODS",
+    "MethodOptions",
     "MethodSpec",
+    "MissingDependencyError",
     "ModelLoadError",
+    "ModelOutputError",
     "ModelPreset",
+    "NonFiniteOutputError",
     "Scores",
+    "UnknownOptionError",
+    "UnsupportedLayerError",
     "deletion_insertion",
     "evaluate",
     "explain",

@@ -11,34 +11,40 @@ import torch
 from torch import Tensor
 
 from .core import check_images
-from .explanations import Explanation, Explanations
-from .images import ImageLoadError, find_images, load_image
+from .images import find_images, load_image
 from .metrics import Scores, deletion_insertion
-from .models import ModelPreset, load_model
-from .pipeline import Failure, Item, Task, run
+from .models import ModelPreset, placed
+from .pipeline import Item, Task, run
+from .records import Explanation, Explanations, Failure
+from .sources import load_model
 
-__all__ = ["Explanation", "Explanations", "explain", "explain_stream", "evaluate", "resolve_model", "resolve_device"]
+__all__ = ["Explanation", "Explanations", "explain", "explain_stream", "evaluate", "resolve_model"]
 
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None``/``"auto"``: CUDA when available, else CPU; otherwise checked and returned."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was asked for, but CUDA is not available here")
-    return dev
+DEFAULT_MODEL = "efficientnet-lite0"
 
 
-def resolve_model(model: str | ModelPreset, device: str | torch.device | None = None) -> ModelPreset:
-    """A preset from a name (see ``load_model``) or an existing preset, moved to ``device``."""
-    preset = load_model(model) if isinstance(model, str) else model
-    if not isinstance(preset, ModelPreset):
+def resolve_model(model: str | ModelPreset | None, device: str | torch.device | None = None,
+                  model_options: dict[str, Any] | None = None, *, tensors: bool = False) -> ModelPreset:
+    """The preset to run: a name loaded (with ``model_options``) onto ``device``, or the caller's preset, left
+    where it is when ``device`` is ``None`` (a copy goes to another device: the caller's model is never moved).
+    ``None`` is the embedded default model for files; ``tensors`` (the inputs are a tensor) requires one."""
+    if model is None:
+        if tensors:
+            raise ValueError("explaining a tensor needs the model that takes it: pass model= (a ModelPreset, or a "
+                             "name such as 'efficientnet-lite0')")
+        model = DEFAULT_MODEL
+    if isinstance(model, str):
+        return load_model(model, device=device, **dict(model_options or {}))
+    if not isinstance(model, ModelPreset):
         raise TypeError(f"model must be a preset name or a ModelPreset, got {type(model).__name__}")
-    return preset.to(resolve_device(device))
+    if model_options:
+        raise ValueError(f"model_options ({', '.join(model_options)}) are for a model given by name, not a "
+                         "ModelPreset")
+    return placed(model, device)
 
 
 def _targets_for(target: Any, n: int) -> list[int | None]:
+    """One target per image (``None``: its top-1) from ``None``, one class for all, or one per image."""
     if target is None:
         return [None] * n
     if isinstance(target, int):
@@ -51,7 +57,7 @@ def _targets_for(target: Any, n: int) -> list[int | None]:
 
 def explain(
     inputs: str | os.PathLike | Sequence[str | os.PathLike] | Tensor,
-    model: str | ModelPreset = "efficientnet-lite0",
+    model: str | ModelPreset | None = None,
     method: str = "auto",
     *,
     resolution: int | tuple[int, int] = 28,
@@ -62,44 +68,49 @@ def explain(
     images_per_batch: int = 8,
     resize: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    ray: Any = None,
+    model_options: dict[str, Any] | None = None,
     **options: Any,
 ) -> Explanations:
     """Explain a model's decisions on images.
 
     Args:
         inputs: image files and/or folders, or a ``[B, 3, H, W]`` tensor in ``[0, 1]``.
-        model: a preset name (default ``efficientnet-lite0``) or a :class:`ModelPreset`.
+        model: a :class:`ModelPreset`, or a preset name (see :func:`igos.load_model`); for files ``None`` is the
+            embedded ``efficientnet-lite0``, for a tensor a model is required.
         method: ``auto`` (default: the method igos recommends at ``resolution``, iGOS++ from 14×14 up and
             I-GOS at 7×7, :mod:`igos.methods.recommended`), or any name in ``igos.methods.METHODS``.
         resolution: heatmap side (methods with a fixed resolution ignore it).
         target: class per image, one class for all, or ``None`` (top-1).
         seed: seed of every random choice; the same seed gives the same heatmaps.
-        device: ``"cpu"``, ``"cuda"``, … (default: CUDA when available).
+        device: ``None`` (default): where the model is (a model loaded by name: the CPU); ``"auto"``: CUDA when
+            available; ``"cpu"``, ``"cuda"``, …. A preset on another device is copied there, never moved.
         evaluate: also compute deletion (lower is better) and insertion (higher is better).
         images_per_batch: images explained together.
         resize: ``"squash"`` or ``"crop"`` (default: the preset's).
         progress: called with ``(done, total)`` after each batch.
-        options: the method's options (``iterations``, ``steps``, ``l1``, ``tv``, ``batch_size`` …);
-            an unknown one is a ``ValueError`` that lists the valid ones.
+        ray: an :class:`igos.distributed.RayOptions`: the batches run on Ray workers, which load the model by
+            name themselves (``model`` must then be a name).
+        model_options: keyword arguments of :func:`igos.load_model` (``weights``, ``dtype``, ``mean``, …) for a
+            model given by name.
+        options: the method's options (``iterations``, ``steps``, ``l1``, ``tv``, ``batch_size`` …); an unknown
+            one is an ``UnknownOptionError`` that lists the valid ones, a bad value an ``InvalidOptionError``.
 
     Returns:
-        :class:`Explanations`, one per image that could be read, in input order; unreadable
-        files are in ``.failures``.
+        :class:`Explanations`, one per image that could be explained, in input order; the others are
+        :class:`Failure` records in ``.failures``.
     """
     out = Explanations()
     for rec in explain_stream(inputs, model, method, resolution=resolution, target=target, seed=seed, device=device,
                               evaluate=evaluate, images_per_batch=images_per_batch, resize=resize, progress=progress,
-                              **options):
-        if isinstance(rec, Failure):
-            out.failures.append(ImageLoadError(rec.name, rec.error))
-        else:
-            out.append(rec)
+                              ray=ray, model_options=model_options, **options):
+        (out.failures if isinstance(rec, Failure) else out).append(rec)
     return out
 
 
 def explain_stream(
     inputs: str | os.PathLike | Sequence[str | os.PathLike] | Tensor,
-    model: str | ModelPreset = "efficientnet-lite0",
+    model: str | ModelPreset | None = None,
     method: str = "auto",
     *,
     resolution: int | tuple[int, int] = 28,
@@ -115,19 +126,19 @@ def explain_stream(
     **options: Any,
 ) -> Iterator[Explanation | Failure]:
     """:func:`explain` as a stream: each :class:`Explanation` as soon as its batch is done, and a
-    :class:`~igos.pipeline.Failure` for each unreadable file. Arguments and checks as :func:`explain`;
-    they are checked before the first image is read.
-
-    ``model_options``: keyword arguments of :func:`~igos.models.load_model` (``weights``, ``dtype``, …)
-    when ``model`` is a name. ``ray``: an :class:`igos.distributed.RayOptions` runs the batches on Ray
-    workers, which load the model by name themselves (``model`` must then be a name); records arrive
-    in the order their batches finish."""
+    :class:`Failure` for each image that produced none. Arguments as :func:`explain`; every argument is checked
+    (and the model loaded) here, before the first image is read; on Ray, records arrive in the order their
+    batches finish."""
     task = Task.make(method, resolution, options, seed=seed, evaluate=evaluate)
     items = _items(inputs, target)
-    model_options = dict(model_options or {})
+    if images_per_batch < 1:
+        raise ValueError(f"images_per_batch must be ≥ 1, got {images_per_batch}")
     if ray is not None:
-        return _on_ray(items, model, task, images_per_batch, resize, device, model_options, ray, progress)
-    preset = resolve_model(load_model(model, **model_options) if isinstance(model, str) else model, device)
+        if not isinstance(model, str):
+            raise TypeError("with ray, give the model by name (Ray workers load it themselves), not a ModelPreset")
+        return _on_ray(items, model, task, images_per_batch, resize, device, dict(model_options or {}), ray,
+                       progress)
+    preset = resolve_model(model, device, model_options, tensors=isinstance(inputs, Tensor))
     done = 0
 
     def tick(n: int) -> None:
@@ -139,13 +150,11 @@ def explain_stream(
     return run(items, preset, [task], images_per_batch=images_per_batch, resize=resize, progress=tick)
 
 
-def _on_ray(items: list[Item], model: Any, task: Task, images_per_batch: int, resize: str | None, device: Any,
+def _on_ray(items: list[Item], model: str, task: Task, images_per_batch: int, resize: str | None, device: Any,
             model_options: dict[str, Any], ray: Any, progress: Callable[[int, int], None] | None
             ) -> Iterator[Explanation | Failure]:
     from .distributed import make_units, ray_stream
 
-    if not isinstance(model, str):
-        raise TypeError("with ray, give the model by name (Ray workers load it themselves), not a ModelPreset")
     units = make_units(items, model, [task], images_per_batch, model_options=model_options,
                        device=None if device is None else str(device), resize=resize)
     for done, rec in enumerate(ray_stream(units, ray), start=1):  # one record per image
@@ -169,17 +178,20 @@ def _items(inputs: str | os.PathLike | Sequence[str | os.PathLike] | Tensor, tar
 
 
 def evaluate(
+    model: str | ModelPreset,
     images: Tensor | str | os.PathLike,
     saliency: Tensor,
-    model: str | ModelPreset = "efficientnet-lite0",
     target: int | Sequence[int] | Tensor | None = None,
     *,
     device: str | torch.device | None = None,
     batch_size: int = 32,
 ) -> Scores:
-    """Deletion (lower is better) and insertion (higher is better) of saliency maps.
+    """Deletion (lower is better) and insertion (higher is better) of saliency maps, in the functional order of
+    :func:`igos.deletion_insertion`: ``(model, images, saliency, target)``.
 
-    ``images``: ``[B, 3, H, W]`` in ``[0, 1]`` or one image file; ``saliency``: ``[B, h, w]``.
+    ``model``: a :class:`ModelPreset` or a name; ``images``: ``[B, 3, H, W]`` in ``[0, 1]`` or one image file (read
+    as the preset reads files); ``saliency``: ``[B, h, w]``; ``target``: ``None`` (top-1), one class or one per
+    image.
     """
     preset = resolve_model(model, device)
     if not isinstance(images, Tensor):
@@ -187,4 +199,3 @@ def evaluate(
                             interpolation=preset.interpolation).unsqueeze(0)
     images = check_images(images).to(preset.device)
     return deletion_insertion(preset.model, images, torch.as_tensor(saliency), target, batch_size=batch_size)
-

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .api import resolve_device
-from .explanations import Explanation
+from ._version import __version__
 from .images import find_images
 from .methods import get_method
-from .models import imagenet_wnids, load_model
-from .pipeline import Failure, Item, Task, plain_settings, run
+from .models import imagenet_wnids
+from .pipeline import Item, Task, plain_settings, run
+from .records import Explanation, Failure
+from .sources import load_model
 from .store import ResultStore, saliency_from_row, settings_hash
 
 __all__ = ["BenchSpec", "plan_jobs", "run_bench", "read_labels", "BenchSummary", "bench_items", "row_key",
@@ -47,6 +48,9 @@ class BenchSpec:
     seed: int = 0
     dtype: str = "float32"
     device: str | None = None
+    #: every model's ``load_model`` options besides ``dtype`` and ``device`` (``weights``, ``model_args``,
+    #: ``mean``, ``std``, ``input_size``): part of the settings hash, and sent to Ray workers
+    model_options: dict[str, Any] = field(default_factory=dict)
     limit: int | None = None
     every: int = 1
     labels: Path | None = None
@@ -67,8 +71,16 @@ class BenchSummary:
     work_seconds: float = 0.0
     stalled: list[str] = field(default_factory=list)  # "image (method/variant resolution)" of flat I-GOS maps
     failed_images: set[str] = field(default_factory=set)
+    #: per task name ("igos 28", "gradcam"): rows written and images that failed in it, this run
+    task_rows: Counter = field(default_factory=Counter)
+    task_failures: Counter = field(default_factory=Counter)
+    task_errors: dict[str, str] = field(default_factory=dict)  # per task name: its first error, as an example
     workers: int = 1  # units that ran at once (Ray), 1 for the plain run
     ray: Any = None  # igos.distributed.RayStats of a --ray run
+
+    def empty_tasks(self) -> list[str]:
+        """Tasks that had work to do this run and produced no row: every image failed in them."""
+        return sorted(t for t in self.task_failures if self.task_rows[t] == 0)
 
     @property
     def overhead(self) -> float:
@@ -111,9 +123,15 @@ def read_labels(path: Path) -> dict[str, int]:
     path relative to the images folder or a file stem; ``label`` a class index or a WordNet id."""
     wnid_index = {w: i for i, w in enumerate(imagenet_wnids())}
     out: dict[str, int] = {}
-    text = Path(path).read_text(encoding="utf-8")
-    dialect = "excel-tab" if "\t" in text.splitlines()[0] else "excel"
-    for n, row in enumerate(csv.reader(text.splitlines(), dialect=dialect), start=1):
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"label file {path}: cannot be read ({exc})") from None
+    lines = text.splitlines()
+    if not any(line.strip() for line in lines):
+        raise ValueError(f"label file {path} is empty: expected name,label per line (a class index or WordNet id)")
+    dialect = "excel-tab" if "\t" in lines[0] else "excel"
+    for n, row in enumerate(csv.reader(lines, dialect=dialect), start=1):
         if len(row) < 2 or not row[0].strip():
             continue
         name, label = row[0].strip(), row[1].strip()
@@ -177,7 +195,7 @@ def run_bench(
 
 def _plain(spec: BenchSpec, model_name: str, items: list[Item], jobs: list[Task], store: ResultStore,
            summary: BenchSummary, progress: Callable[..., Any] | None) -> None:
-    preset = load_model(model_name, dtype=spec.dtype).to(resolve_device(spec.device))
+    preset = load_model(model_name, device=spec.device, dtype=spec.dtype, **spec.model_options)
     recorder = BenchRecorder(store, spec, preset.name, jobs, summary)
     todo = recorder.todo(items)
     bar = progress(total=len(todo), desc=preset.name, unit="img") if progress else None
@@ -194,7 +212,8 @@ def _on_ray(spec: BenchSpec, model_name: str, items: list[Item], jobs: list[Task
 
     recorder = BenchRecorder(store, spec, model_name, jobs, summary)  # a preset is named by what loaded it
     units = make_units(recorder.todo(items), model_name, jobs, spec.images_per_batch, device=spec.device,
-                       model_options={"dtype": spec.dtype}, keep_images=False, skip=recorder.done)
+                       model_options={"dtype": spec.dtype, **spec.model_options}, keep_images=False,
+                       skip=recorder.done)
     summary.ray = summary.ray or RayStats()
     bar = progress(total=len(units), desc=f"{model_name} (Ray)", unit="unit") if progress else None
 
@@ -237,6 +256,9 @@ def settings_of(spec: BenchSpec, job: Task) -> dict[str, Any]:
     }
     if spec.dtype != "float32":  # float32 rows keep the hashes they had before precisions existed
         settings["dtype"] = spec.dtype
+    if spec.model_options:  # rows of models loaded without options keep their hashes
+        settings["model_options"] = {k: v if isinstance(v, (int, float, str, bool, type(None), list, tuple, dict))
+                                     else str(v) for k, v in sorted(spec.model_options.items())}
     return settings
 
 
@@ -307,14 +329,19 @@ class BenchRecorder:
             if rec in self.failures:
                 return
             self.failures.add(rec)
-            self.store.add_failure(rec.name, self.model, rec.stage, rec.error)
+            self.store.add_failure(rec, self.model)
             if rec.stage in ("load", "model"):
                 self.summary.failed_images.add(rec.name)
+            elif rec.stage != "label":  # a method (or its metric) failed on this image: the stage is the task's name
+                self.summary.task_failures[rec.stage] += 1
+                self.summary.task_errors.setdefault(rec.stage, rec.error)
             return
         job = rec.task
         self.summary.work_seconds += rec.seconds + (rec.evaluation_seconds or 0.0)
-        if self.store.add(record_to_row(rec, job, self.keys[job], self.settings[job])):
+        row = record_to_row(rec, job, self.keys[job], self.settings[job])
+        if self.store.add(row, cleared=(job.name, "load", "model")):
             self.summary.rows_written += 1
+            self.summary.task_rows[job.name] += 1
             if (rec.trace or {}).get("flat"):
                 self.summary.stalled.append(f"{rec.path} ({job.label} {resolution_key(rec.resolution)})")
         self.done_keys.add(row_key(rec.path, self.model, job, self.keys[job]))

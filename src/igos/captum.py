@@ -47,9 +47,10 @@ class MethodAttribution:
     method = "igos"
 
     def __init__(self, forward_func: Callable[[Tensor], Any], *, mean: Sequence[float] | None = None,
-                 std: Sequence[float] | None = None, upsample: bool = True):
+                 std: Sequence[float] | None = None, upsample: bool = True, method: str | None = None):
         self.forward_func = forward_func
         self.mean, self.std, self.upsample = mean, std, upsample
+        self.method = self.method if method is None else method
         get_method(self.method)
 
     def _normalisation(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
@@ -59,13 +60,16 @@ class MethodAttribution:
         shape = (1, -1, 1, 1)
         return (mean.view(shape).to(inputs.device, inputs.dtype), std.view(shape).to(inputs.device, inputs.dtype))
 
-    def attribute(self, inputs: Tensor, target: int | Sequence[int] | Tensor | None = None,
-                  baselines: Tensor | None = None, *, resolution: int | tuple[int, int] = 28, seed: int = 0,
+    def attribute(self, inputs: Tensor, *, target: int | Sequence[int] | Tensor | None = None,
+                  baselines: Tensor | None = None, resolution: int | tuple[int, int] = 28, seed: int = 0,
                   **options: Any) -> Tensor:
         """Attributions ``[B, 1, H, W]`` (or ``[B, 1, h, w]`` with ``upsample=False``) for ``target``.
 
+        ``target`` and ``baselines`` are keyword-only: Captum's own methods take ``(inputs, baselines, target)``
+        or ``(inputs, target)`` positionally, so a positional second argument would mean different things.
         ``baselines``: the image the deletion moves towards, in the inputs' space (default: the blurred
-        input, as everywhere in igos). ``options``: the method's options (unknown ones are an error).
+        input, as everywhere in igos). ``options``: the method's options (unknown ones are an error). The
+        model is left as it was: its mode, gradients flags and device.
         """
         if not isinstance(inputs, Tensor) or inputs.dim() != 4:
             raise ValueError(f"inputs must be a [B, C, H, W] tensor, got {getattr(inputs, 'shape', type(inputs))}")
@@ -107,13 +111,14 @@ def quantus_explain(model: Callable[[Tensor], Any], inputs: np.ndarray | Tensor,
 
     ``kwargs``: ``mean``, ``std`` (the inputs' normalisation), ``resolution``, ``seed`` and the method's
     options. Quantus calls it as ``explain_func(model=..., inputs=..., targets=..., **explain_func_kwargs)``.
+    The model is left as it was (its mode and device): the inputs go to ``device``, or to the model's device.
     """
     front = {"mean": kwargs.pop("mean", None), "std": kwargs.pop("std", None)}
-    cls = type("Attribution", (MethodAttribution,), {"method": method})
     x = torch.as_tensor(inputs, dtype=torch.float32)
     if device is not None:
         x = x.to(device)
-    if isinstance(model, nn.Module):
-        model = model.to(x.device).eval()
+    elif isinstance(model, nn.Module):  # the inputs go where the model is; the model is never moved
+        x = x.to(next(iter(model.parameters()), x).device)
     target = None if targets is None else torch.as_tensor(np.asarray(targets)).long().to(x.device)
-    return cls(model, **front).attribute(x, target, **kwargs).detach().cpu().numpy()
+    explainer = MethodAttribution(model, method=method, **front)
+    return explainer.attribute(x, target=target, **kwargs).detach().cpu().numpy()

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from .models import DTYPES
+
 __all__ = ["main", "build_parser"]
 
 STYLE = dict(cmap=dict(default="viridis", choices=["viridis", "jet", "gray"], help="default viridis"),
@@ -27,9 +29,24 @@ def parse_targets(text: str | None) -> int | list[int] | None:
     return values[0] if len(values) == 1 else values
 
 
-def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="efficientnet-lite0",
-                   help="efficientnet-lite0/1/2, a torchvision name, timm:NAME, hf:ORG/NAME or package.module:factory")
+def _model_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``load_model``'s keyword arguments from the model flags (``--weights``, ``--model-arg``, ``--mean``, …)."""
+    from .options import parse_options, parse_size
+
+    return {"weights": args.weights, "model_args": parse_options(args.model_arg), "mean": args.mean,
+            "std": args.std, "dtype": args.dtype,
+            "input_size": None if args.input_size is None else parse_size(args.input_size)}
+
+
+def _model_args(p: argparse.ArgumentParser, *, bench: bool = False) -> None:
+    if bench:
+        p.add_argument("--models", "--model", nargs="+", default=["efficientnet-lite0"], metavar="MODEL",
+                       help="presets, torchvision names, timm:NAME, hf:ORG/NAME or package.module:factory "
+                            "(default efficientnet-lite0); the model flags below apply to each")
+    else:
+        p.add_argument("--model", default="efficientnet-lite0",
+                       help="efficientnet-lite0/1/2, a torchvision name, timm:NAME, hf:ORG/NAME or "
+                            "package.module:factory")
     p.add_argument("--weights", default=None,
                    help="state-dict file (loaded with weights_only=True), a save_pretrained folder (hf:), or 'random'")
     p.add_argument("--model-arg", nargs="*", default=[], metavar="KEY=VALUE",
@@ -37,9 +54,9 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mean", type=float, nargs=3, default=None, help="override the model's input mean (3 values)")
     p.add_argument("--std", type=float, nargs=3, default=None, help="override the model's input std (3 values)")
     p.add_argument("--input-size", default=None, metavar="H[xW]", help="override the model's input size")
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+    p.add_argument("--dtype", default="float32", choices=list(DTYPES),
                    help="precision of the model's forward passes (autocast); masks and metric stay float32")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, … (default: cuda when available)")
+    p.add_argument("--device", default="auto", help="auto (default: cuda when available), cpu, cuda, cuda:1, …")
     p.add_argument("--seed", type=int, default=0, help="seed of all random choices (default 0)")
 
 
@@ -98,20 +115,15 @@ def _explain_parser(sub: Any, methods: list[str]) -> None:
 def _bench_parser(sub: Any, methods: list[str]) -> None:
     be = sub.add_parser("bench", help="methods × resolutions × models on a folder, resumable (SQLite)")
     be.add_argument("images_dir", metavar="IMAGES_DIR")
-    be.add_argument("--models", nargs="+", default=["efficientnet-lite0"],
-                    help="presets, torchvision names or package.module:factory (default efficientnet-lite0)")
+    _model_args(be, bench=True)
     be.add_argument("--methods", nargs="+", default=["igos"], choices=methods, metavar="METHOD",
                     help=f"any of: {', '.join(methods)} (default igos)")
     be.add_argument("--resolutions", nargs="+", default=["28"], metavar="S|HxW",
                     help="heatmap sides or HxW, e.g. 224 112 28 14 7 14x28 (default 28); methods with one native "
                          "size run once")
-    be.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
-                    help="precision of the models' forward passes (autocast); masks and metric stay float32")
     be.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (created; reused to resume)")
     be.add_argument("--limit", type=int, default=None, help="at most N images")
     be.add_argument("--every", type=int, default=1, help="take every N-th image in sorted order")
-    be.add_argument("--seed", type=int, default=0, help="seed of all random choices (default 0)")
-    be.add_argument("--device", default=None, help="cpu, cuda, cuda:1, … (default: cuda when available)")
     be.add_argument("--labels", default=None, help="label file: name,label per line (index or WordNet id)")
     be.add_argument("--imagefolder", action="store_true", help="class = the image's folder name")
     be.add_argument("--ablation", action="store_true", help="also I-GOS without TV / noise / with a fixed step")
@@ -146,7 +158,7 @@ def _other_parsers(sub: Any, methods: list[str]) -> None:
     demo.add_argument("--out", default="igos-demo", help="output folder (default igos-demo)")
     demo.add_argument("--method", default=AUTO, choices=[AUTO, *methods], help=AUTO_HELP)
     demo.add_argument("--resolution", default="28", metavar="S|HxW", help="heatmap side or HxW (default 28)")
-    demo.add_argument("--device", default=None, help="cpu, cuda, … (default: cuda when available)")
+    demo.add_argument("--device", default="auto", help="auto (default: cuda when available), cpu, cuda, …")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="igos", description="Faithful saliency maps for image classifiers.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command")
     _explain_parser(sub, method_names())
     _bench_parser(sub, method_names())
@@ -167,16 +180,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .api import explain_stream, resolve_model
     from .explanations import ExplanationWriter
     from .methods.recommended import resolve_method
-    from .models import load_model
     from .options import parse_options, parse_size
-    from .pipeline import Failure
+    from .records import Failure
 
     options = parse_options(args.set) | ({"batch_size": args.batch_size} if args.batch_size else {})
     ray = _ray_options(args)
-    model_options = {"weights": args.weights, "model_args": parse_options(args.model_arg), "mean": args.mean,
-                     "std": args.std, "dtype": args.dtype,
-                     "input_size": None if args.input_size is None else parse_size(args.input_size)}
-    preset = args.model if ray else resolve_model(load_model(args.model, **model_options), args.device)
+    model_options = _model_options(args)
+    preset = args.model if ray else resolve_model(args.model, args.device, model_options)
     resolution = parse_size(args.resolution)
     def progress(done: int, total: int) -> None:
         bar.total = total
@@ -187,7 +197,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
                             target=parse_targets(args.target), seed=args.seed,
                             evaluate=args.evaluate or args.figure or args.animate,
                             images_per_batch=args.images_per_batch, resize=args.resize, progress=progress,
-                            ray=ray, model_options=model_options, **options)
+                            ray=ray, model_options=model_options if ray else None, **options)
     method = resolve_method(args.method, resolution)
     meta = {"model": args.model, "method": method, "resolution": resolution, "seed": args.seed}
     writer = ExplanationWriter(args.out, meta, cmap=args.cmap, alpha=args.alpha, figure=args.figure,
@@ -196,7 +206,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     with bar:
         for rec in stream:
             if isinstance(rec, Failure):
-                writer.add_failure(rec.name, rec.error)
+                writer.add_failure(rec)
             elif writer.add(rec) and rec.deletion is not None:
                 bar.set_postfix_str(f"del↓ {rec.deletion:.3f} ins↑ {rec.insertion:.3f}")
     writer.flush()
@@ -249,8 +259,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if not Path(args.images_dir).is_dir():
         raise ValueError(f"{args.images_dir} is not a folder")
+    model_options = {k: v for k, v in _model_options(args).items() if k != "dtype" and v not in (None, {})}
     spec = BenchSpec(Path(args.images_dir), args.models, args.methods, [parse_size(r) for r in args.resolutions],
-                     seed=args.seed, dtype=args.dtype, device=args.device, limit=args.limit, every=args.every,
+                     seed=args.seed, dtype=args.dtype, device=args.device, model_options=model_options,
+                     limit=args.limit, every=args.every,
                      labels=Path(args.labels) if args.labels else None, imagefolder=args.imagefolder,
                      ablation=args.ablation, objective=args.objective, images_per_batch=args.images_per_batch,
                      options=parse_method_options(args.set))
@@ -268,9 +280,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
         r = summary.ray
         print(f"ray: {r.units_done} units on {len(r.per_worker)} workers ("
               + ", ".join(f"{w} {n}" for w, n in sorted(r.per_worker.items())) + f"), {r.units_failed} failed")
+    for task, failed in sorted(summary.task_failures.items()):
+        print(f"{task}: {failed} image(s) failed, {summary.task_rows[task]} row(s) written; e.g. "
+              f"{summary.task_errors[task]}", file=sys.stderr)
     print(f"results in {Path(args.out) / 'results.sqlite'}; read them with: igos table {args.out}")
     if summary.images_total and summary.images_failed == summary.images_total:
         print("igos: every image failed; see the failures with: igos table " + args.out, file=sys.stderr)
+        return 1
+    if summary.empty_tasks():
+        print(f"igos: {', '.join(summary.empty_tasks())} produced no rows: every image failed there (above); "
+              "the other tasks' rows are stored", file=sys.stderr)
         return 1
     return 0
 
@@ -279,9 +298,8 @@ def cmd_table(args: argparse.Namespace) -> int:
     from . import tables
     from .store import ResultStore
 
-    store = ResultStore.open_existing(args.run_dir)
-    rows, failures = store.rows(), store.failures()
-    store.close()
+    with ResultStore.open_existing(args.run_dir) as store:
+        rows, failures = store.rows(), store.failures()
     if not rows:
         print(f"igos: {args.run_dir} holds no results yet", file=sys.stderr)
         return 1
@@ -326,8 +344,8 @@ def demo_images() -> list[str]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     ns = build_parser().parse_args(["explain", *demo_images(), "--evaluate", "--out", args.out,
-                                    "--method", args.method, "--resolution", str(args.resolution)]
-                                   + (["--device", args.device] if args.device else []))
+                                    "--method", args.method, "--resolution", str(args.resolution),
+                                    "--device", args.device])
     return cmd_explain(ns)
 
 
@@ -335,13 +353,15 @@ COMMANDS = {"explain": cmd_explain, "demo": cmd_demo, "bench": cmd_bench, "table
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .methods.common import NonFiniteOutputError
-    from .models import ModelLoadError
+    """The ``igos`` command. An error of the input (a bad option, file, model, label; igos's ``IgosError`` and
+    ``ValueError``) is one line on stderr and exit code 2; ``--debug`` shows its traceback. Any other exception
+    is a bug and propagates with its traceback."""
+    from .errors import IgosError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
-        from . import __version__
+        from ._version import __version__
 
         print(f"igos {__version__}")
         return 0
@@ -350,7 +370,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, TypeError, FileNotFoundError, ImportError, ModelLoadError, NonFiniteOutputError) as exc:
+    except (IgosError, ValueError, FileNotFoundError) as exc:
+        if args.debug:
+            raise
         print(f"igos: {exc}", file=sys.stderr)
         return 2
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import MissingDependencyError
-from .explanations import Explanation
-from .pipeline import Failure, Item, Task
+from .pipeline import Item, Task, describe
+from .records import Explanation, Failure
 
 __all__ = ["RayOptions", "Unit", "UnitResult", "make_units", "ray_stream", "RayStats", "require_ray"]
 
@@ -135,9 +135,8 @@ def run_unit(unit: Unit, threads: int | None = None) -> UnitResult:
     """Run one unit here (in a Ray worker, or inline); never raises for an image's or a method's error."""
     import torch
 
-    from .api import resolve_device
-    from .models import load_model
     from .pipeline import run
+    from .sources import load_model
 
     t0 = time.perf_counter()
     if threads:
@@ -145,7 +144,7 @@ def run_unit(unit: Unit, threads: int | None = None) -> UnitResult:
     key = (unit.model, unit.model_options, unit.device)
     if key not in _MODELS:
         options = {k: (dict(v) if k == "model_args" else v) for k, v in unit.model_options}
-        _MODELS[key] = load_model(unit.model, **options).to(resolve_device(unit.device))
+        _MODELS[key] = load_model(unit.model, device=unit.device, **options)
     preset = _MODELS[key]
     records = list(run(unit.items, preset, [unit.task], images_per_batch=len(unit.items), resize=unit.resize,
                        strict=False))
@@ -156,9 +155,10 @@ def run_unit(unit: Unit, threads: int | None = None) -> UnitResult:
     return UnitResult(unit.index, records, worker, time.perf_counter() - t0)
 
 
-def _init(ray: Any, options: RayOptions) -> int:
-    """Start or join Ray; returns how many units can run at once."""
-    if not ray.is_initialized():
+def _init(ray: Any, options: RayOptions) -> tuple[int, bool]:
+    """Start or join Ray; returns how many units can run at once, and whether this call started it."""
+    started = not ray.is_initialized()
+    if started:
         if options.address is None:
             workers = options.workers or max(1, int((os.cpu_count() or 1) // options.cpus_per_worker))
             ray.init(num_cpus=workers * options.cpus_per_worker, include_dashboard=False, log_to_driver=False,
@@ -170,10 +170,12 @@ def _init(ray: Any, options: RayOptions) -> int:
     if options.gpus_per_worker > 0:
         slots = min(slots, int(ray.cluster_resources().get("GPU", 0.0) // options.gpus_per_worker))
     if slots < 1:
-        raise ValueError(f"the Ray cluster has {cpus:g} CPUs and {ray.cluster_resources().get('GPU', 0):g} GPUs: "
-                         f"not enough for one worker of {options.cpus_per_worker:g} CPUs and "
-                         f"{options.gpus_per_worker:g} GPUs")
-    return slots
+        gpus = ray.cluster_resources().get("GPU", 0)
+        if started:
+            ray.shutdown()
+        raise ValueError(f"the Ray cluster has {cpus:g} CPUs and {gpus:g} GPUs: not enough for one worker of "
+                         f"{options.cpus_per_worker:g} CPUs and {options.gpus_per_worker:g} GPUs")
+    return slots, started
 
 
 def ray_stream(units: Sequence[Unit], options: RayOptions, stats: RayStats | None = None,
@@ -181,10 +183,11 @@ def ray_stream(units: Sequence[Unit], options: RayOptions, stats: RayStats | Non
     """Run ``units`` on Ray and yield their records as units finish (in finishing order).
 
     A unit whose worker died more than ``max_retries`` times, or that raised, yields one
-    :class:`Failure` per image naming the error.
+    :class:`Failure` per image naming the error. When the stream stops early (an error, an interrupt, a
+    consumer that stops reading), the units in flight are cancelled, and a Ray this call started is shut down.
     """
     ray = require_ray()
-    slots = _init(ray, options)
+    slots, started = _init(ray, options)
     stats = stats if stats is not None else RayStats()
     stats.slots = slots
     stats.units_total += len(units)
@@ -198,16 +201,22 @@ def ray_stream(units: Sequence[Unit], options: RayOptions, stats: RayStats | Non
                                           max_retries=options.max_retries, retry_exceptions=False, **extra)
     window = options.window or 2 * slots
     queue, flying = deque(units), {}
-    while queue or flying:
-        while queue and len(flying) < window:
-            unit = queue.popleft()
-            flying[remote.remote(unit, threads)] = unit
-        ready, _ = ray.wait(list(flying), num_returns=1)
-        for ref in ready:
-            unit = flying.pop(ref)
-            yield from _collect(ray, ref, unit, stats)
-            if progress is not None:
-                progress(stats)
+    try:
+        while queue or flying:
+            while queue and len(flying) < window:
+                unit = queue.popleft()
+                flying[remote.remote(unit, threads)] = unit
+            ready, _ = ray.wait(list(flying), num_returns=1)
+            for ref in ready:
+                unit = flying.pop(ref)
+                yield from _collect(ray, ref, unit, stats)
+                if progress is not None:
+                    progress(stats)
+    finally:
+        for ref in flying:  # stopped early: what is still running would keep its CPUs busy
+            ray.cancel(ref, force=True)
+        if started:
+            ray.shutdown()
 
 
 def _collect(ray: Any, ref: Any, unit: Unit, stats: RayStats) -> list[Explanation | Failure]:
@@ -216,8 +225,7 @@ def _collect(ray: Any, ref: Any, unit: Unit, stats: RayStats) -> list[Explanatio
         result: UnitResult = ray.get(ref)
     except Exception as exc:  # the worker died too often, or the unit raised: its images fail, the run goes on
         stats.units_failed += 1
-        error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        return [Failure(it.name, unit.task.label, error) for it in unit.items]
+        return [Failure(it.name, unit.task.name, describe(exc)) for it in unit.items]
     stats.per_worker[result.worker] += 1
     stats.worker_seconds += result.seconds
     return result.records

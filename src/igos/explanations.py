@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,89 +16,12 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-from .metrics import DIRECTIONS, Scores
+from .records import Explanation, Explanations, Failure
 
-__all__ = ["Explanation", "Explanations", "ExplanationWriter", "save_explanations", "load_explanations",
-           "ExplainFolder", "RESULTS_JSON"]
+__all__ = ["Explanation", "Explanations", "Failure", "ExplanationWriter", "save_explanations",
+           "load_explanations", "ExplainFolder", "RESULTS_JSON"]
 
 RESULTS_JSON = "results.json"
-
-
-@dataclass
-class Explanation:
-    """One image's explanation.
-
-    ``saliency`` is ``[h, w]`` (higher = more important) on the CPU; ``deletion`` (lower is
-    better) and ``insertion`` (higher is better) are set when evaluated.
-    """
-
-    path: str | None
-    image: Tensor
-    saliency: Tensor
-    target: int
-    target_name: str
-    probability: float
-    method: str
-    model: str
-    resolution: tuple[int, int]
-    settings: dict[str, Any]
-    seconds: float
-    forward_images: int
-    backward_images: int
-    variant: str = "default"
-    task: Any = None  # the pipeline Task that made it (igos.pipeline.Task)
-    mask: Tensor | None = None
-    trace: dict[str, Any] | None = None
-    deletion: float | None = None
-    insertion: float | None = None
-    curves: dict[str, list[float]] | None = None
-    evaluation_seconds: float | None = None
-
-    def set_scores(self, scores: Scores, row: int, seconds: float) -> None:
-        """Take deletion, insertion and their curves from row ``row`` of ``scores``."""
-        self.deletion = float(scores.deletion[row])
-        self.insertion = float(scores.insertion[row])
-        self.curves = {"x": scores.x.tolist(), "deletion": scores.deletion_curve[row].tolist(),
-                       "insertion": scores.insertion_curve[row].tolist()}
-        self.evaluation_seconds = seconds
-
-    def summary(self) -> dict[str, Any]:
-        """A JSON-ready record (no tensors)."""
-        out = {
-            "path": self.path,
-            "model": self.model,
-            "method": self.method,
-            "resolution": list(self.resolution),
-            "target": self.target,
-            "target_name": self.target_name,
-            "probability": self.probability,
-            "settings": self.settings,
-            "seconds": round(self.seconds, 4),
-            "forward_images": self.forward_images,
-            "backward_images": self.backward_images,
-        }
-        if self.variant != "default":
-            out["variant"] = self.variant
-        if self.trace is not None:
-            out["iterations"] = self.trace.get("iterations")
-            out["final_objective"] = self.trace.get("final_objective")
-            for key in ("stalled", "flat"):
-                if key in self.trace:
-                    out[key] = self.trace[key]
-        if self.deletion is not None:
-            out["deletion"] = {"auc": self.deletion, "direction": DIRECTIONS["deletion"]}
-            out["insertion"] = {"auc": self.insertion, "direction": DIRECTIONS["insertion"]}
-            out["evaluation_seconds"] = round(self.evaluation_seconds or 0.0, 4)
-            out["curves"] = self.curves
-        return out
-
-
-class Explanations(list):
-    """A list of :class:`Explanation` with the ``failures`` (``ImageLoadError`` …) of the run."""
-
-    def __init__(self, items: Iterable[Explanation] = (), failures: Sequence[Exception] = ()):
-        super().__init__(items)
-        self.failures: list[Exception] = list(failures)
 
 
 class ExplanationWriter:
@@ -171,12 +94,12 @@ class ExplanationWriter:
             out["animation_file"] = f"{stem}_curves.gif"
         return out
 
-    def add_failure(self, path: str | None, error: str) -> None:
-        self.failures.append({"path": str(path), "error": error})
+    def add_failure(self, failure: Failure) -> None:
+        self.failures.append(failure.summary())
 
     def flush(self) -> Path:
         """Write ``results.json`` (atomically); returns its path."""
-        from . import __version__
+        from ._version import __version__
 
         doc = {"igos_version": __version__, **self.meta, "images": self.records, "failures": self.failures}
         tmp = self.folder / (RESULTS_JSON + ".tmp")
@@ -188,7 +111,7 @@ class ExplanationWriter:
 def save_explanations(folder: str | os.PathLike, explanations: Iterable[Explanation], *,
                       failures: Iterable[Any] = (), cmap: str = "viridis", alpha: float = 0.5) -> Path:
     """Write an explain folder (the one ``igos explain`` writes and ``igos report`` reads); returns
-    the path of its ``results.json``. ``failures``: ``ImageLoadError``\\ s or ``(path, error)`` pairs."""
+    the path of its ``results.json``. ``failures``: the run's :class:`Failure` records."""
     explanations = list(explanations)
     first = explanations[0] if explanations else None
     meta = {} if first is None else {"model": first.model, "method": first.method,
@@ -197,8 +120,7 @@ def save_explanations(folder: str | os.PathLike, explanations: Iterable[Explanat
     for e in explanations:
         writer.add(e)
     for f in failures:
-        path, error = (f.path, f.reason) if hasattr(f, "reason") else f
-        writer.add_failure(path, error)
+        writer.add_failure(f)
     return writer.flush()
 
 

@@ -80,22 +80,26 @@ def explanation_figure(
 def save_explanation_figure(path: str | Path, *args, **kwargs) -> Path:
     plt = _plt()
     fig = explanation_figure(*args, **kwargs)
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        fig.savefig(path)
+    finally:  # a figure left open leaks its memory over a long --figures run
+        plt.close(fig)
     return Path(path)
 
 
 def _curve_frame(plt, xs, ys, upto, colour, title, size=(224, 224)) -> Image.Image:
     fig, ax = plt.subplots(figsize=(size[0] / 80, size[1] / 80), dpi=80)
-    ax.plot(xs[: upto + 1], ys[: upto + 1], color=colour)
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    ax.set_title(title, fontsize=8)
-    ax.tick_params(labelsize=6)
-    fig.subplots_adjust(left=0.2, bottom=0.14, right=0.96, top=0.88)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
+    try:
+        ax.plot(xs[: upto + 1], ys[: upto + 1], color=colour)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_title(title, fontsize=8)
+        ax.tick_params(labelsize=6)
+        fig.subplots_adjust(left=0.2, bottom=0.14, right=0.96, top=0.88)
+        fig.savefig(buf, format="png")
+    finally:
+        plt.close(fig)
     buf.seek(0)
     return Image.open(buf).convert("RGB").resize(size)
 

@@ -3,14 +3,14 @@
 Every method in igos works on images in ``[0, 1]`` pixel space: a preset's ``model`` is a
 :class:`Classifier` that normalises inside its ``forward`` and returns logits. The sources a preset
 can come from (EfficientNet-Lite, torchvision, timm, HuggingFace, ``package.module:factory``) are
-in :mod:`igos.sources`; each takes its preprocessing from the source.
+in :mod:`igos.sources`, with :func:`igos.sources.load_model`; each takes its preprocessing from the source.
 """
 
 from __future__ import annotations
 
-import os
+import copy
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -25,7 +25,8 @@ __all__ = [
     "Classifier",
     "ModelPreset",
     "ModelLoadError",
-    "load_model",
+    "resolve_device",
+    "placed",
     "imagenet_classes",
     "frozen",
     "logits_of",
@@ -132,6 +133,7 @@ class ModelPreset:
         return next(self.model.buffers()).device
 
     def to(self, device: str | torch.device) -> ModelPreset:
+        """Moves the model to ``device``, in place (igos itself moves only models it loaded: :func:`placed`)."""
         self.model.to(device)
         return self
 
@@ -139,6 +141,35 @@ class ModelPreset:
         if 0 <= index < len(self.class_names):
             return self.class_names[index]
         return str(index)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device | None:
+    """Where to compute: ``None`` leaves the model where it is (no move); ``"auto"`` is CUDA when available,
+    else the CPU; any other name is checked (``"cuda"`` where CUDA is missing is a ``ValueError``)."""
+    if device is None:
+        return None
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}: use cpu, cuda, cuda:1, auto, …") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for, but CUDA is not available here")
+    return dev
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    return a.type == b.type and (a.index is None or b.index is None or a.index == b.index)
+
+
+def placed(preset: ModelPreset, device: str | torch.device | None) -> ModelPreset:
+    """``preset`` on ``device``: itself where it already is (or ``device`` is ``None``), else a copy there, so
+    that the caller's model stays where it was."""
+    dev = resolve_device(device)
+    if dev is None or _same_device(preset.device, dev):
+        return preset
+    return replace(preset, model=copy.deepcopy(preset.model).to(dev))
 
 
 @lru_cache(maxsize=1)
@@ -156,51 +187,3 @@ def imagenet_classes() -> list[str]:
 def imagenet_wnids() -> list[str]:
     """The 1000 ImageNet WordNet ids, index order."""
     return [wnid for wnid, _ in _imagenet_table()]
-
-
-def load_model(
-    name: str = "efficientnet-lite0",
-    *,
-    weights: str | os.PathLike | None = None,
-    device: str | torch.device | None = None,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-    input_size: int | tuple[int, int] | None = None,
-    class_names: Sequence[str] | None = None,
-    model_args: dict[str, Any] | None = None,
-    dtype: str = "float32",
-) -> ModelPreset:
-    """Build a model preset.
-
-    Args:
-        name: ``efficientnet-lite0`` (default, embedded weights), ``efficientnet-lite1``,
-            ``efficientnet-lite2``, a torchvision model name (``resnet50``, ``vgg19``, …; needs the
-            ``torchvision`` extra), ``timm:NAME``, ``hf:ORG/NAME`` (a HuggingFace image classifier), or
-            ``package.module:factory`` (a callable returning an ``nn.Module``). Each source brings its
-            own preprocessing (mean, std, input size, resize and crop, interpolation).
-        weights: a state-dict file (torchvision, timm, factory; loaded with ``torch.load(weights_only=True)``),
-            a folder saved with ``save_pretrained`` (``hf:``), or ``"random"`` (random initialisation,
-            for tests and timing). Without it, timm and HuggingFace use their local cache and download
-            only where that is possible; offline without weights, a clear error.
-        device: where to put the model (default: CPU).
-        mean, std, input_size, class_names: override the source's normalisation, input size
-            (``224`` or ``(H, W)``) and class names.
-        model_args: keyword arguments for the factory (``package.module:factory`` and ``timm:``).
-        dtype: ``float32``, ``bfloat16`` or ``float16``: the forward passes' precision (autocast).
-    """
-    from . import sources
-
-    preset = sources.load(name, None if weights is None else str(weights), dict(model_args or {}))
-    if mean is not None or std is not None:
-        preset.model.mean.copy_(torch.tensor(mean or preset.model.mean.flatten().tolist()).view(1, -1, 1, 1))
-        preset.model.std.copy_(torch.tensor(std or preset.model.std.flatten().tolist()).view(1, -1, 1, 1))
-    if input_size is not None:
-        size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
-        preset.input_size = (int(size[0]), int(size[1]))
-    if class_names is not None:
-        preset.class_names = list(class_names)
-    preset.model.dtype = dtype
-    preset.model.eval()
-    if device is not None:
-        preset.to(device)
-    return preset

@@ -17,15 +17,15 @@ import torch
 from torch import Tensor
 
 from .core import check_finite, frozen
-from .explanations import Explanation
 from .images import ImageLoadError, load_image
 from .methods import get_method
 from .methods.recommended import resolve_method
 from .metrics import deletion_insertion
 from .models import ModelPreset
 from .perturb import blurred_baseline
+from .records import Explanation, Failure
 
-__all__ = ["Task", "Item", "Failure", "Batch", "run", "prepare_batch", "run_task", "plain_settings"]
+__all__ = ["Task", "Item", "Failure", "Batch", "run", "prepare_batch", "run_task", "plain_settings", "describe"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,15 @@ class Task:
 
     @property
     def label(self) -> str:
+        """The method and its variant: ``igos``, ``igos/no-tv``."""
         return self.method if self.variant == "default" else f"{self.method}/{self.variant}"
+
+    @property
+    def name(self) -> str:
+        """The task as records and summaries name it: ``igos 28``, ``igos 14x28``, ``gradcam`` (its own size)."""
+        r = self.resolution
+        size = "" if not r else f" {r[0]}x{r[1]}" if isinstance(r, tuple) else f" {r}"
+        return self.label + size
 
 
 @dataclass(frozen=True)
@@ -67,15 +75,6 @@ class Item:
     name: str | None
     source: str | os.PathLike | Tensor
     target: int | None = None
-
-
-@dataclass(frozen=True)
-class Failure:
-    """An image that produced no record for a stage: ``load``, ``model``, ``label`` or a task label."""
-
-    name: str | None
-    stage: str
-    error: str
 
 
 @dataclass
@@ -237,9 +236,20 @@ def run(
 
 def _guarded(preset: ModelPreset, batch: Batch, task: Task, rows: list[int], strict: bool
              ) -> list[Explanation | Failure]:
+    """``run_task``; when not strict, any error becomes one :class:`Failure` per image (as a failed Ray unit
+    does), so that one method's trouble never stops a grid."""
     try:
         return list(run_task(preset, batch, task, rows))
-    except (ValueError, RuntimeError) as exc:
+    except Exception as exc:
         if strict:
             raise
-        return [Failure(batch.items[i].name, task.label, str(exc)) for i in rows]
+        return [Failure(batch.items[i].name, task.name, describe(exc)) for i in rows]
+
+
+def describe(exc: BaseException) -> str:
+    """An error as a failure record says it: the message, with the exception's type where that helps (a
+    programming error's ``TypeError: …``; igos's own errors speak for themselves)."""
+    from .errors import IgosError
+
+    text = str(exc).strip() or type(exc).__name__
+    return text if isinstance(exc, (IgosError, ValueError)) else f"{type(exc).__name__}: {text}"

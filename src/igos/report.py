@@ -92,11 +92,10 @@ def _cell_html(page: _Page, image, sal: np.ndarray, label: str, rec: dict[str, A
 
 
 def _from_bench(run_dir: Path, page: _Page, cmap: str, alpha: float, max_images: int | None) -> str:
-    store = ResultStore.open_existing(run_dir)
-    rows, _ = tables.latest_settings(store.rows())
-    runs = list(store.db.execute("SELECT command, images_dir FROM runs"))
-    failures = store.failures()
-    store.close()
+    with ResultStore.open_existing(run_dir) as store:
+        rows, _ = tables.latest_settings(store.rows())
+        runs = list(store.db.execute("SELECT command, images_dir FROM runs"))
+        failures = store.failures()
     images_dir = next((Path(r[1]) for r in reversed(runs) if r[1]), None)
     models = sorted({r["model"] for r in rows})
     page.parts.append(f"<h1>igos benchmark report</h1><p class=\"note\">{html.escape(str(run_dir))}: "
@@ -108,7 +107,7 @@ def _from_bench(run_dir: Path, page: _Page, cmap: str, alpha: float, max_images:
         page.parts.append(f"<h3>{html.escape(title)}</h3>{_table_html(header, body)}")
     if failures:
         page.parts.append(f"<p class=\"note\">{len(failures)} failure(s): "
-                          + html.escape("; ".join(f"{f[0]} ({f[2]}: {f[3]})" for f in failures[:30])) + "</p>")
+                          + html.escape("; ".join(f.line() for f in failures[:30])) + "</p>")
     by_image: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in rows:
         by_image[(r["image"], r["model"])].append(r)
@@ -199,10 +198,9 @@ def write_run_figures(run_dir: str | Path, out_dir: str | Path | None = None, *,
     from .figures import save_explanation_figure
 
     run_dir = Path(run_dir)
-    store = ResultStore.open_existing(run_dir)
-    rows, _ = tables.latest_settings(store.rows())
-    images_dir = next((Path(r[0]) for r in store.db.execute("SELECT images_dir FROM runs") if r[0]), None)
-    store.close()
+    with ResultStore.open_existing(run_dir) as store:
+        rows, _ = tables.latest_settings(store.rows())
+        images_dir = next((Path(r[0]) for r in store.db.execute("SELECT images_dir FROM runs") if r[0]), None)
     out = Path(out_dir) if out_dir else run_dir / "figures"
     out.mkdir(parents=True, exist_ok=True)
     written = []

@@ -1,4 +1,5 @@
-"""Where models come from, each with the preprocessing its source defines (not assumed):
+"""Where models come from (:func:`load_model`, the one place igos loads and places a model), each with the
+preprocessing its source defines (not assumed):
 
 * ``efficientnet-lite0/1/2``: embedded weights packages; inputs in [-1, 1] (mean = std = 0.5), squashed.
 * torchvision names (``resnet50``, …): the weight set's own ``transforms()`` (resize, crop, mean, std,
@@ -17,14 +18,15 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from .models import Classifier, ModelLoadError, ModelPreset, imagenet_classes
+from .models import Classifier, ModelLoadError, ModelPreset, imagenet_classes, resolve_device
 
-__all__ = ["load", "IMAGENET_MEAN", "IMAGENET_STD", "LITE"]
+__all__ = ["load_model", "load", "IMAGENET_MEAN", "IMAGENET_STD", "LITE"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -47,7 +49,7 @@ _TORCHVISION_GRADCAM = {
 
 
 def load(name: str, weights: str | None, model_args: dict[str, Any]) -> ModelPreset:
-    """The preset for ``name`` (see :func:`igos.models.load_model`)."""
+    """The preset for ``name`` as its source makes it (see :func:`load_model`)."""
     if name in LITE:
         if weights:
             raise ModelLoadError(f"{name} uses its embedded weights; --weights is for other models")
@@ -226,3 +228,51 @@ def _factory(spec: str, weights: str | None, model_args: dict[str, Any]) -> Mode
         _load_into(net, weights, spec)
     model = Classifier(net, IMAGENET_MEAN, IMAGENET_STD)
     return ModelPreset(spec, model, (224, 224), imagenet_classes())
+
+
+def load_model(
+    name: str = "efficientnet-lite0",
+    *,
+    weights: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    input_size: int | tuple[int, int] | None = None,
+    class_names: Sequence[str] | None = None,
+    model_args: dict[str, Any] | None = None,
+    dtype: str = "float32",
+) -> ModelPreset:
+    """Build a model preset.
+
+    Args:
+        name: ``efficientnet-lite0`` (default, embedded weights), ``efficientnet-lite1``,
+            ``efficientnet-lite2``, a torchvision model name (``resnet50``, ``vgg19``, …; needs the
+            ``torchvision`` extra), ``timm:NAME``, ``hf:ORG/NAME`` (a HuggingFace image classifier), or
+            ``package.module:factory`` (a callable returning an ``nn.Module``). Each source brings its
+            own preprocessing (mean, std, input size, resize and crop, interpolation).
+        weights: a state-dict file (torchvision, timm, factory; loaded with ``torch.load(weights_only=True)``),
+            a folder saved with ``save_pretrained`` (``hf:``), or ``"random"`` (random initialisation,
+            for tests and timing). Without it, timm and HuggingFace use their local cache and download
+            only where that is possible; offline without weights, a clear error.
+        device: where to put the model: ``None`` (default) leaves it on the CPU, ``"auto"`` is CUDA when available,
+            or ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ….
+        mean, std, input_size, class_names: override the source's normalisation, input size
+            (``224`` or ``(H, W)``) and class names.
+        model_args: keyword arguments for the factory (``package.module:factory`` and ``timm:``).
+        dtype: ``float32``, ``bfloat16`` or ``float16``: the forward passes' precision (autocast).
+    """
+    preset = load(name, None if weights is None else str(weights), dict(model_args or {}))
+    if mean is not None or std is not None:
+        preset.model.mean.copy_(torch.tensor(mean or preset.model.mean.flatten().tolist()).view(1, -1, 1, 1))
+        preset.model.std.copy_(torch.tensor(std or preset.model.std.flatten().tolist()).view(1, -1, 1, 1))
+    if input_size is not None:
+        size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+        preset.input_size = (int(size[0]), int(size[1]))
+    if class_names is not None:
+        preset.class_names = list(class_names)
+    preset.model.dtype = dtype
+    preset.model.eval()
+    dev = resolve_device(device)
+    if dev is not None:
+        preset.to(dev)  # a model it just made: moved in place
+    return preset

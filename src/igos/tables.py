@@ -367,7 +367,7 @@ def sections(rows: list[dict[str, Any]], paired: Iterable[str] = (DEFAULT_PAIRED
     return out
 
 
-def render(rows: list[dict[str, Any]], failures: list[tuple], *, per_image: bool = False, older: int = 0,
+def render(rows: list[dict[str, Any]], failures: list[Any], *, per_image: bool = False, older: int = 0,
            paired: Iterable[str] = (DEFAULT_PAIRED,)) -> tuple[str, str]:
     """The Markdown and CSV text of ``igos table``: every section, optionally every row, the failures."""
     md, csv_parts = [], []
@@ -379,5 +379,5 @@ def render(rows: list[dict[str, Any]], failures: list[tuple], *, per_image: bool
         md.append(f"### {title}\n\n{markdown(header, body)}\n")
         csv_parts.append(f"# {title}\n{to_csv(header, body)}")
     if failures:
-        md.append(f"{len(failures)} failure(s): " + "; ".join(f"{f[0]} ({f[2]}: {f[3]})" for f in failures[:20]))
+        md.append(f"{len(failures)} failure(s): " + "; ".join(f.line() for f in failures[:20]))
     return "\n".join(md), "\n".join(csv_parts)
