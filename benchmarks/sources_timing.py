@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import igos
-from igos.cli import demo_images
+from igos.images import demo_images
 
 
 def hf_vit_base(folder: Path) -> str:

@@ -7,7 +7,6 @@ command again skips the rows that exist and computes only the rest.
 
 from __future__ import annotations
 
-import csv
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -15,26 +14,46 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ._version import __version__
 from .images import find_images
+from .labels import label_for, read_labels
 from .methods import get_method
-from .models import imagenet_wnids
 from .pipeline import Item, Task, plain_settings, run
 from .records import Explanation, Failure
 from .sources import load_model
-from .store import ResultStore, saliency_from_row, settings_hash
+from .store import (
+    ResultStore,
+    record_to_row,
+    resolution_key,
+    row_key,
+    saliency_from_row,
+    settings_hash,
+)
 
-__all__ = ["BenchSpec", "plan_jobs", "run_bench", "read_labels", "BenchSummary", "bench_items", "row_key",
-           "record_to_row", "settings_of", "saliency_from_row", "BenchRecorder"]
+__all__ = ["BenchSpec", "Variant", "ABLATIONS", "SAME_LAMBDA", "plan_jobs", "run_bench", "read_labels",
+           "BenchSummary", "bench_items", "row_key", "record_to_row", "settings_of", "saliency_from_row",
+           "BenchRecorder"]
 
-#: I-GOS ablations of the paper's Table 4: variant -> extra options of I-GOS
-ABLATIONS: dict[str, dict[str, Any]] = {
-    "no-tv": {"tv": 0.0},
-    "no-noise": {"noise": 0.0},
-    "fixed-step": {"fixed_step": 1.0},
-}
+@dataclass(frozen=True)
+class Variant:
+    """A named variant of a method that the bench runs beside its default and the tables label: ``options``
+    are added to the method's (``same_lambda``: Mask takes I-GOS's λ1, λ2 at each resolution)."""
+
+    name: str
+    method: str
+    options: tuple[tuple[str, Any], ...]
+    label: str
+    same_lambda: bool = False
+
+
+#: I-GOS's ablations (the paper's Table 4)
+ABLATIONS = (
+    Variant("no-tv", "igos", (("tv", 0.0),), "without TV"),
+    Variant("no-noise", "igos", (("noise", 0.0),), "without noise"),
+    Variant("fixed-step", "igos", (("fixed_step", 1.0),), "fixed step (1)"),
+)
+#: Mask under I-GOS's λ1, λ2 and TV exponent 2 (the paper's Table 5: final objectives under the same λ)
+SAME_LAMBDA = Variant("same-lambda", "mask", (("tv_beta", 2.0),), "Mask (same λ1, λ2, β = 2)", same_lambda=True)
 
 
 @dataclass
@@ -107,58 +126,17 @@ def plan_jobs(spec: BenchSpec) -> list[Task]:
         jobs.extend([task(method, 0, opts)] if native else [task(method, r, opts) for r in spec.resolutions])
     igos_opts = spec.options.get("igos", {})
     if spec.ablation:
-        for name, extra in ABLATIONS.items():
-            jobs.extend(task("igos", r, {**igos_opts, **extra}, name) for r in spec.resolutions)
+        for v in ABLATIONS:
+            jobs.extend(task(v.method, r, {**spec.options.get(v.method, {}), **dict(v.options)}, v.name)
+                        for r in spec.resolutions)
     if spec.objective:
+        v = SAME_LAMBDA
         for r in spec.resolutions:
             resolved = get_method("igos").effective_options(igos_opts, r)
-            same = {**spec.options.get("mask", {}), "l1": resolved["l1"], "tv": resolved["tv"], "tv_beta": 2.0}
-            jobs.append(task("mask", r, same, "same-lambda"))
+            same = {**spec.options.get(v.method, {}), "l1": resolved["l1"], "tv": resolved["tv"], **dict(v.options)}
+            jobs.append(task(v.method, r, same, v.name))
             jobs.append(task("igos", r, igos_opts))
     return list(dict.fromkeys(jobs))
-
-
-def read_labels(path: Path) -> dict[str, int]:
-    """A label file: ``name,label`` or ``name<TAB>label`` per line (header optional); ``name`` is a
-    path relative to the images folder or a file stem; ``label`` a class index or a WordNet id."""
-    wnid_index = {w: i for i, w in enumerate(imagenet_wnids())}
-    out: dict[str, int] = {}
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"label file {path}: cannot be read ({exc})") from None
-    lines = text.splitlines()
-    if not any(line.strip() for line in lines):
-        raise ValueError(f"label file {path} is empty: expected name,label per line (a class index or WordNet id)")
-    dialect = "excel-tab" if "\t" in lines[0] else "excel"
-    for n, row in enumerate(csv.reader(lines, dialect=dialect), start=1):
-        if len(row) < 2 or not row[0].strip():
-            continue
-        name, label = row[0].strip(), row[1].strip()
-        if label.isdigit():
-            out[name] = int(label)
-        elif label in wnid_index:
-            out[name] = wnid_index[label]
-        elif n == 1:
-            continue  # a header
-        else:
-            raise ValueError(f"{path}, line {n}: label {label!r} is neither a class index nor a WordNet id")
-    return out
-
-
-def _label_for(rel: str, labels: dict[str, int] | None, imagefolder: bool) -> int | None:
-    if labels is not None:
-        for key in (rel, Path(rel).name, Path(rel).stem):
-            if key in labels:
-                return labels[key]
-        return None
-    if imagefolder:
-        parent = Path(rel).parent.name
-        if parent.isdigit():
-            return int(parent)
-        wnids = {w: i for i, w in enumerate(imagenet_wnids())}
-        return wnids.get(parent)
-    return None
 
 
 def run_bench(
@@ -239,7 +217,7 @@ def bench_items(spec: BenchSpec) -> list[Item]:
     root = Path(spec.images_dir)
     rels = [f.relative_to(root).as_posix() if f.is_relative_to(root) else str(f) for f in files]
     # sources are absolute: Ray workers do not share the driver's working directory
-    return [Item(rel, f.resolve(), _label_for(rel, labels, spec.imagefolder)) for f, rel in zip(files, rels)]
+    return [Item(rel, f.resolve(), label_for(rel, labels, spec.imagefolder)) for f, rel in zip(files, rels)]
 
 
 def settings_of(spec: BenchSpec, job: Task) -> dict[str, Any]:
@@ -260,49 +238,6 @@ def settings_of(spec: BenchSpec, job: Task) -> dict[str, Any]:
         settings["model_options"] = {k: v if isinstance(v, (int, float, str, bool, type(None), list, tuple, dict))
                                      else str(v) for k, v in sorted(spec.model_options.items())}
     return settings
-
-
-def resolution_key(resolution: int | tuple[int, int] | None) -> int | str:
-    """The store's resolution column: the side of a square map, ``"HxW"`` otherwise, 0 for a method's own."""
-    if isinstance(resolution, tuple):
-        return resolution[0] if resolution[0] == resolution[1] else f"{resolution[0]}x{resolution[1]}"
-    return int(resolution or 0)
-
-
-def row_key(image: str, model: str, job: Task, key: str) -> tuple:
-    """The store's primary key of a row."""
-    return image, model, job.method, job.variant, resolution_key(job.resolution), key
-
-
-def completeness(trace: dict[str, Any]) -> tuple[float | None, float | None]:
-    """A row's completeness figures: the sum of the method's integrated gradients and the probability change
-    along their path (I-GOS: the first iteration's direction; iGOS++: its deletion path on M = M_d ⊙ M_i;
-    Integrated Gradients: the attributions); ``(None, None)`` for methods without one."""
-    for total, change in (("ig_sum", "path_delta"), ("ig_sum_deletion", "path_delta_deletion")):
-        if trace.get(total) and trace.get(change):
-            return float(trace[total][0]), float(trace[change][0])
-    if "attribution_sum" in trace and "path_delta" in trace:
-        return float(trace["attribution_sum"]), float(trace["path_delta"])
-    return None, None
-
-
-def record_to_row(e: Explanation, job: Task, key: str, settings: dict[str, Any]) -> dict[str, Any]:
-    """A store row from a pipeline record; the map is stored losslessly as float32."""
-    sal = e.saliency.detach().float().cpu().numpy().astype(np.float32)
-    trace = e.trace or {}
-    curves = e.curves or {}
-    return {
-        "image": e.path, "model": e.model, "method": job.method, "variant": job.variant,
-        "resolution": resolution_key(job.resolution), "settings_hash": key, "settings": settings, "target": e.target,
-        "target_name": e.target_name, "probability": e.probability, "deletion": e.deletion,
-        "insertion": e.insertion, "x": curves.get("x"), "deletion_curve": curves.get("deletion"),
-        "insertion_curve": curves.get("insertion"), "seconds": e.seconds,
-        "evaluation_seconds": e.evaluation_seconds, "forward_images": e.forward_images,
-        "backward_images": e.backward_images, "final_objective": trace.get("final_objective"),
-        **dict(zip(("direction_sum", "path_delta"), completeness(trace))),
-        "saliency": sal.tobytes(), "saliency_shape": list(sal.shape), "version": __version__,
-        "created": time.time(),
-    }
 
 
 class BenchRecorder:

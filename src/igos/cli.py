@@ -19,16 +19,6 @@ STYLE = dict(cmap=dict(default="viridis", choices=["viridis", "jet", "gray"], he
              alpha=dict(type=float, default=0.5, help="heatmap opacity in the overlay (0…1)"))
 
 
-def parse_targets(text: str | None) -> int | list[int] | None:
-    if text is None:
-        return None
-    try:
-        values = [int(t) for t in text.split(",")]
-    except ValueError:
-        raise ValueError(f"--target expects a class index or a comma-separated list, got {text!r}") from None
-    return values[0] if len(values) == 1 else values
-
-
 def _model_options(args: argparse.Namespace) -> dict[str, Any]:
     """``load_model``'s keyword arguments from the model flags (``--weights``, ``--model-arg``, ``--mean``, …)."""
     from .options import parse_options, parse_size
@@ -82,6 +72,10 @@ def _ray_options(args: argparse.Namespace) -> Any:
     return RayOptions(None if args.ray == "local" else args.ray, args.workers, args.cpus_per_worker,
                       args.gpus_per_worker, args.threads_per_worker, args.max_retries)
 
+
+#: what to try for a flat map (``prefix``: ``igos.`` for the bench's METHOD.KEY options)
+FLAT_ADVICE = ("try --set {prefix}stall_retries=2 (optimised again with smaller λ) or smaller {prefix}l1 and "
+               "{prefix}tv (not always better: docs/methods.md)")
 
 AUTO_HELP = ("saliency method (default auto: the recommended one at the resolution, iGOS++ from 14×14 up, "
              "I-GOS at 7×7; see the README)")
@@ -180,7 +174,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .api import explain_stream, resolve_model
     from .explanations import ExplanationWriter
     from .methods.recommended import resolve_method
-    from .options import parse_options, parse_size
+    from .options import parse_options, parse_size, parse_targets
     from .records import Failure
 
     options = parse_options(args.set) | ({"batch_size": args.batch_size} if args.batch_size else {})
@@ -201,7 +195,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     method = resolve_method(args.method, resolution)
     meta = {"model": args.model, "method": method, "resolution": resolution, "seed": args.seed}
     writer = ExplanationWriter(args.out, meta, cmap=args.cmap, alpha=args.alpha, figure=args.figure,
-                               animate=args.animate, view=_view(preset, args.resize))  # after the stream's checks
+                               animate=args.animate, preset=preset, resize=args.resize)  # after the stream's checks
     bar = tqdm(desc=f"{method} {args.resolution}", unit="img", disable=None)
     with bar:
         for rec in stream:
@@ -212,18 +206,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
     writer.flush()
     _print_summary(writer.records, writer.failures, writer.folder)
     return 1 if not writer.records else 0
-
-
-def _view(preset: Any, resize: str | None) -> Any:
-    """The overlay's photo: the original at its own aspect ratio, cut as the model's input was."""
-    from functools import partial
-
-    from .images import load_view
-
-    if isinstance(preset, str):  # on Ray the driver has no preset: the input as squashed
-        return partial(load_view, resize=resize or "squash")
-    return partial(load_view, size=preset.input_size, resize=resize or preset.resize,
-                   crop_fraction=preset.crop_fraction)
 
 
 def _print_summary(records: list, failures: list, out_dir: Path) -> None:
@@ -237,7 +219,7 @@ def _print_summary(records: list, failures: list, out_dir: Path) -> None:
             line += ("\n  warning: this heatmap is flat (all its cells equal: it says nothing); the mask "
                      + ("never left its start (no step lowered the objective)" if rec.get("stalled")
                         else "moved as one")
-                     + "; try --set stall_retries=2 or smaller l1 and tv (not always better: docs/methods.md)")
+                     + "; " + FLAT_ADVICE.format(prefix=""))
         print(line)
     if records and "deletion" in records[0]:
         d = np.mean([r["deletion"]["auc"] for r in records])
@@ -274,8 +256,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if summary.stalled:
         print(f"warning: {len(summary.stalled)} I-GOS map(s) are flat (all cells equal: they say nothing): "
               + ", ".join(summary.stalled[:10]) + (" …" if len(summary.stalled) > 10 else "")
-              + "; --set igos.stall_retries=2 optimises them again with smaller λ (not always better: "
-              "docs/methods.md)")
+              + "; " + FLAT_ADVICE.format(prefix="igos."))
     if summary.ray is not None:
         r = summary.ray
         print(f"ray: {r.units_done} units on {len(r.per_worker)} workers ("
@@ -313,11 +294,8 @@ def cmd_table(args: argparse.Namespace) -> int:
     rows, older = tables.latest_settings(rows)
     text, csv_text = tables.render(rows, failures, per_image=args.per_image, older=older, paired=paired)
     print(text)
-    out = Path(args.out or args.run_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "table.md").write_text(text + "\n")
-    (out / "table.csv").write_text(csv_text)
-    print(f"\nwrote {out / 'table.md'} and {out / 'table.csv'}")
+    md, csv_path = tables.write(args.out or args.run_dir, text, csv_text)
+    print(f"\nwrote {md} and {csv_path}")
     return 0
 
 
@@ -332,17 +310,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_images() -> list[str]:
-    """Sample photos inside scikit-image's wheel (chelsea the cat, a coffee cup, a rocket)."""
-    try:
-        import skimage
-    except ImportError:
-        raise SystemExit("igos demo needs scikit-image for its sample photos: pip install 'igos[demo]'") from None
-    data = Path(skimage.__file__).parent / "data"
-    return [str(data / name) for name in ("chelsea.png", "coffee.png", "rocket.jpg") if (data / name).exists()]
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
+    from .images import demo_images
+
     ns = build_parser().parse_args(["explain", *demo_images(), "--evaluate", "--out", args.out,
                                     "--method", args.method, "--resolution", str(args.resolution),
                                     "--device", args.device])

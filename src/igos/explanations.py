@@ -30,16 +30,19 @@ class ExplanationWriter:
 
     ``figure`` / ``animate`` also write ``<stem>_figure.png`` (overlay, heatmap, both curves) and
     ``<stem>_curves.gif`` for evaluated records (they need ``igos[viz]``). ``view(path)`` gives the photo
-    to draw the overlay on (e.g. :func:`igos.images.load_view`: the original at its own aspect ratio,
-    the map resized onto it); without it, or for tensor inputs, the model's input is used.
+    to draw the overlay on (default with a ``preset``: :func:`igos.images.view_for`, the original at its own
+    aspect ratio, cut as the model's input was); without either, or for tensor inputs, the model's input.
     """
 
     def __init__(self, folder: str | os.PathLike, meta: dict[str, Any] | None = None, *, cmap: str = "viridis",
                  alpha: float = 0.5, figure: bool = False, animate: bool = False,
-                 view: Callable[[str], Tensor] | None = None):
+                 view: Callable[[str], Tensor] | None = None, preset: Any = None, resize: str | None = None):
+        from .images import view_for
         from .overlay import check_style
 
         check_style(cmap, alpha)
+        if view is None and preset is not None:  # the photo as the preset (or, on Ray, its name) cut it
+            view = view_for(preset, resize)
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.meta = dict(meta or {})

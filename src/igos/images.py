@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from .errors import ImageLoadError
+from .errors import ImageLoadError, MissingDependencyError
 
-__all__ = ["ImageLoadError", "load_image", "load_view", "find_images", "IMAGE_EXTENSIONS"]
+__all__ = ["ImageLoadError", "load_image", "load_view", "find_images", "demo_images", "view_for",
+           "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = {
     ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm",
@@ -149,3 +151,24 @@ def load_view(path: str | os.PathLike, size: int | tuple[int, int] = 224, resize
     if scale < 1:
         rgb = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))), Image.BILINEAR)
     return torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
+
+
+def demo_images() -> list[str]:
+    """Sample photos inside scikit-image's wheel (chelsea the cat, a coffee cup, a rocket)."""
+    try:
+        import skimage
+    except ImportError:
+        raise MissingDependencyError("igos demo needs scikit-image for its sample photos: pip install 'igos[demo]'"
+                                     ) from None
+    data = Path(skimage.__file__).parent / "data"
+    return [str(data / name) for name in ("chelsea.png", "coffee.png", "rocket.jpg") if (data / name).exists()]
+
+
+def view_for(preset: Any, resize: str | None = None) -> Callable[[str], Tensor]:
+    """The overlay's photo: the original at its own aspect ratio, cut as the model's input was."""
+    from functools import partial
+
+    if isinstance(preset, str):  # on Ray the driver has no preset: the input as squashed
+        return partial(load_view, resize=resize or "squash")
+    return partial(load_view, size=preset.input_size, resize=resize or preset.resize,
+                   crop_fraction=preset.crop_fraction)

@@ -1,4 +1,4 @@
-"""Deletion and insertion (Petsiuk et al. 2018), as the project's EVALUATION.md protocol defines.
+"""Deletion and insertion (Petsiuk et al. 2018), exactly as docs/evaluation.md states the protocol.
 
 * Cells of the saliency map are ranked at the map's own resolution, highest first, ties in
   row-major order (stable sort).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["parse_value", "parse_options", "parse_method_options", "parse_size"]
+__all__ = ["parse_value", "parse_options", "parse_method_options", "parse_size", "parse_targets"]
 
 
 def parse_value(text: str) -> Any:
@@ -58,3 +58,14 @@ def parse_size(text: str | int) -> int | tuple[int, int]:
     if len(values) not in (1, 2) or min(values) < 1:
         raise ValueError(f"expected a size like 28 or 14x28 (height x width), positive, got {text!r}")
     return values[0] if len(values) == 1 or values[0] == values[1] else (values[0], values[1])
+
+
+def parse_targets(text: str | None) -> int | list[int] | None:
+    """``--target``: ``None``, ``"281"`` -> 281, ``"281,17"`` -> ``[281, 17]`` (one per image)."""
+    if text is None:
+        return None
+    try:
+        values = [int(t) for t in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--target expects a class index or a comma-separated list, got {text!r}") from None
+    return values[0] if len(values) == 1 else values

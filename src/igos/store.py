@@ -14,13 +14,18 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .records import Failure
+from ._version import __version__
+from .records import Explanation, Failure
 
-__all__ = ["ResultStore", "settings_hash", "saliency_from_row", "DB_NAME", "SCHEMA_VERSION"]
+if TYPE_CHECKING:
+    from .pipeline import Task
+
+__all__ = ["ResultStore", "settings_hash", "saliency_from_row", "DB_NAME", "SCHEMA_VERSION", "record_to_row",
+           "row_key", "resolution_key", "completeness"]
 
 DB_NAME = "results.sqlite"
 
@@ -48,6 +53,7 @@ CREATE TABLE IF NOT EXISTS results (
     final_objective REAL,
     direction_sum REAL,
     path_delta REAL,
+    flat INTEGER,
     saliency BLOB,
     saliency_shape TEXT,
     version TEXT,
@@ -71,7 +77,7 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 #: the store's schema version (SQLite's ``PRAGMA user_version``): a store opened by this igos is migrated to it
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _migrate_1(db: sqlite3.Connection) -> None:
@@ -96,7 +102,13 @@ def _migrate_2(db: sqlite3.Connection) -> None:
     """)
 
 
-_MIGRATIONS = {1: _migrate_1, 2: _migrate_2}
+def _migrate_3(db: sqlite3.Connection) -> None:
+    """Version 3: the method's own ``flat`` verdict (older rows: empty; the tables then read the stored map)."""
+    if "flat" not in {r[1] for r in db.execute("PRAGMA table_info(results)")}:
+        db.execute("ALTER TABLE results ADD COLUMN flat INTEGER")
+
+
+_MIGRATIONS = {1: _migrate_1, 2: _migrate_2, 3: _migrate_3}
 _JSON_COLUMNS = ("settings", "x", "deletion_curve", "insertion_curve", "saliency_shape")
 _FILTERS = ("image", "model", "method", "variant", "resolution", "settings_hash")
 
@@ -221,3 +233,47 @@ def saliency_from_row(row: dict[str, Any]) -> np.ndarray:
     else:
         raise ValueError(f"row {row.get('image')!r}: a {len(blob)}-byte saliency blob does not fit its shape {shape}")
     return np.frombuffer(blob, dtype=dtype).reshape(shape).astype(np.float32)
+
+
+def resolution_key(resolution: int | tuple[int, int] | None) -> int | str:
+    """The store's resolution column: the side of a square map, ``"HxW"`` otherwise, 0 for a method's own."""
+    if isinstance(resolution, tuple):
+        return resolution[0] if resolution[0] == resolution[1] else f"{resolution[0]}x{resolution[1]}"
+    return int(resolution or 0)
+
+
+def row_key(image: str, model: str, job: Task, key: str) -> tuple:
+    """The store's primary key of a row."""
+    return image, model, job.method, job.variant, resolution_key(job.resolution), key
+
+
+def completeness(trace: dict[str, Any]) -> tuple[float | None, float | None]:
+    """A row's completeness figures: the sum of the method's integrated gradients and the probability change
+    along their path (I-GOS: the first iteration's direction; iGOS++: its deletion path on M = M_d ⊙ M_i;
+    Integrated Gradients: the attributions); ``(None, None)`` for methods without one."""
+    for total, change in (("ig_sum", "path_delta"), ("ig_sum_deletion", "path_delta_deletion")):
+        if trace.get(total) and trace.get(change):
+            return float(trace[total][0]), float(trace[change][0])
+    if "attribution_sum" in trace and "path_delta" in trace:
+        return float(trace["attribution_sum"]), float(trace["path_delta"])
+    return None, None
+
+
+def record_to_row(e: Explanation, job: Task, key: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """A store row from a pipeline record; the map is stored losslessly as float32."""
+    sal = e.saliency.detach().float().cpu().numpy().astype(np.float32)
+    trace = e.trace or {}
+    curves = e.curves or {}
+    return {
+        "image": e.path, "model": e.model, "method": job.method, "variant": job.variant,
+        "resolution": resolution_key(job.resolution), "settings_hash": key, "settings": settings, "target": e.target,
+        "target_name": e.target_name, "probability": e.probability, "deletion": e.deletion,
+        "insertion": e.insertion, "x": curves.get("x"), "deletion_curve": curves.get("deletion"),
+        "insertion_curve": curves.get("insertion"), "seconds": e.seconds,
+        "evaluation_seconds": e.evaluation_seconds, "forward_images": e.forward_images,
+        "backward_images": e.backward_images, "final_objective": trace.get("final_objective"),
+        **dict(zip(("direction_sum", "path_delta"), completeness(trace))),
+        "flat": None if trace.get("flat") is None else int(bool(trace["flat"])),
+        "saliency": sal.tobytes(), "saliency_shape": list(sal.shape), "version": __version__,
+        "created": time.time(),
+    }

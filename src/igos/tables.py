@@ -10,6 +10,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -188,13 +189,14 @@ def runtime_table(cells: dict, model: str) -> tuple[list[str], list[list[str]]]:
 
 def ablation_table(cells: dict, model: str) -> tuple[list[str], list[list[str]]] | None:
     """I-GOS variants × resolutions (the paper's Table 4); None without ablation rows."""
-    variants = [v for v in ("default", "no-tv", "no-noise", "fixed-step")
-                if any(k[0] == model and k[1] == "igos" and k[2] == v for k in cells)]
+    from .bench import ABLATIONS
+
+    names = {"default": "full", **{v.name: v.label for v in ABLATIONS}}
+    variants = [v for v in names if any(k[0] == model and k[1] == "igos" and k[2] == v for k in cells)]
     if len(variants) < 2:
         return None
     resolutions = _resolutions(k for k in cells if k[0] == model and k[1] == "igos" and k[2] != "default")
     header = ["I-GOS variant"] + [label(r) for r in resolutions]
-    names = {"default": "full", "no-tv": "without TV", "no-noise": "without noise", "fixed-step": "fixed step (1)"}
     body = []
     for v in variants:
         line = [names[v]]
@@ -209,12 +211,14 @@ def ablation_table(cells: dict, model: str) -> tuple[list[str], list[list[str]]]
 
 def objective_table(cells: dict, model: str) -> tuple[list[str], list[list[str]]] | None:
     """Final objective (mean over images, lower is better) of I-GOS and Mask under the same λ."""
-    res = _resolutions(k for k in cells if k[0] == model and k[1] == "mask" and k[2] == "same-lambda")
+    from .bench import SAME_LAMBDA as same
+
+    res = _resolutions(k for k in cells if k[0] == model and k[1] == same.method and k[2] == same.name)
     if not res:
         return None
     header = ["method"] + [label(r) for r in res]
     body = []
-    for name, key in (("I-GOS", ("igos", "default")), ("Mask (same λ1, λ2, β = 2)", ("mask", "same-lambda"))):
+    for name, key in (("I-GOS", ("igos", "default")), (same.label, (same.method, same.name))):
         line = [name]
         for r in res:
             c = cells.get((model, key[0], key[1], r))
@@ -266,10 +270,18 @@ def paired_table(rows: list[dict[str, Any]], model: str, reference: str = DEFAUL
     return header, body
 
 
-def flat_table(rows: list[dict[str, Any]], model: str) -> tuple[list[str], list[list[str]]]:
-    """Maps with no order (all values within 1e-6: they say nothing), per method and resolution."""
+def _is_flat(row: dict[str, Any]) -> bool:
+    """The row's ``flat`` column (the method's own verdict), or for older rows the stored map's range."""
+    from .methods.descent import FLAT_TOLERANCE
     from .store import saliency_from_row
 
+    if row.get("flat") is not None:
+        return bool(row["flat"])
+    return float(np.ptp(saliency_from_row(row))) < FLAT_TOLERANCE
+
+
+def flat_table(rows: list[dict[str, Any]], model: str) -> tuple[list[str], list[list[str]]]:
+    """Maps with no order (all values within ``FLAT_TOLERANCE``: they say nothing), per method and resolution."""
     by = by_image(rows, model)
     resolutions = sorted({k[2] for k in by if k[1] == "default"}, key=area, reverse=True)
     header = ["method"] + [label(r) for r in resolutions]
@@ -281,7 +293,7 @@ def flat_table(rows: list[dict[str, Any]], model: str) -> tuple[list[str], list[
             if not got:
                 line.append("–")
                 continue
-            flat = sum(float(np.ptp(saliency_from_row(row))) < 1e-6 for row in got.values())
+            flat = sum(_is_flat(row) for row in got.values())
             line.append(f"{flat} of {len(got)}")
         body.append(line)
     return header, body
@@ -381,3 +393,12 @@ def render(rows: list[dict[str, Any]], failures: list[Any], *, per_image: bool =
     if failures:
         md.append(f"{len(failures)} failure(s): " + "; ".join(f.line() for f in failures[:20]))
     return "\n".join(md), "\n".join(csv_parts)
+
+
+def write(folder: str | Path, text: str, csv_text: str) -> tuple[Path, Path]:
+    """``table.md`` and ``table.csv`` of :func:`render` in ``folder`` (made if missing); returns their paths."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table.md").write_text(text + "\n")
+    (out / "table.csv").write_text(csv_text)
+    return out / "table.md", out / "table.csv"
