@@ -35,10 +35,14 @@ def test_best_per_column_is_marked_and_runtime_shows_median_then_mean():
     cells = tables.summarise(ROWS)
     header, body = tables.main_table(cells, "m")
     assert header == ["method", "28×28", "7×7"]
-    by_name = {line[0]: line for line in body}
-    assert by_name["Mask"][1].startswith("**0.1000") and "/ 0.4000" in by_name["Mask"][1]  # best deletion
-    assert by_name["I-GOS"][1].startswith("0.2000") and "/ **0.6000" in by_name["I-GOS"][1]  # best insertion
-    assert "**" not in by_name["GradCAM"][2]  # alone in its column: nothing to beat
+    from igos.tablefmt import markdown, to_csv, to_html
+
+    md = {line.split(" | ")[0].strip("| "): line for line in markdown(header, body).splitlines()[2:]}
+    assert "| **0.1000" in md["Mask"] and "/ 0.4000" in md["Mask"]  # best deletion, bold
+    assert "| 0.2000" in md["I-GOS"] and "/ **0.6000" in md["I-GOS"]  # best insertion, bold
+    assert "**" not in md["GradCAM"].split(" | ")[2]  # alone in its column: nothing to beat
+    assert "**" not in to_csv(header, body) and "0.1000" in to_csv(header, body)  # CSV: plain values
+    assert "<b>0.1000" in to_html(header, body) and "<b>0.6000" in to_html(header, body)
     _, rt = tables.runtime_table(cells, "m")
     rt = {line[0]: line for line in rt}
     assert rt["I-GOS"][1] == "2.00 (11.00)" and rt["Mask"][1] == "11.00 (11.00)" and rt["I-GOS"][2] == "–"

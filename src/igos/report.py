@@ -23,6 +23,7 @@ from .figures import curve_svg
 from .images import ImageLoadError, load_image
 from .overlay import overlay, to_pil
 from .store import DB_NAME, ResultStore, saliency_from_row
+from .tablefmt import to_html
 
 __all__ = ["build_report", "write_run_figures"]
 
@@ -66,19 +67,6 @@ class _Page:
                 f"</title><style>{CSS}</style></head><body>{''.join(self.parts)}{''.join(self.boxes)}</body></html>")
 
 
-def _table_html(header: list[str], body: list[list[str]]) -> str:
-    def fmt(c: str) -> str:
-        # bold the halves marked **…** by tables.main_table
-        out = []
-        for half in c.split(" / "):
-            out.append(f"<b>{html.escape(half.strip('*'))}</b>" if half.startswith("**") else html.escape(half))
-        return " / ".join(out)
-
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    rows = "".join("<tr>" + "".join(f"<td>{fmt(c)}</td>" for c in row) + "</tr>" for row in body)
-    return f'<table class="t"><tr>{head}</tr>{rows}</table>'
-
-
 def _cell_html(page: _Page, image, sal: np.ndarray, label: str, rec: dict[str, Any], cmap: str, alpha: float) -> str:
     uri = _jpeg(overlay(image, sal, alpha, cmap))
     caption = f"{label}: deletion {rec['deletion']:.4f} (lower is better), insertion {rec['insertion']:.4f} " \
@@ -104,7 +92,7 @@ def _from_bench(run_dir: Path, page: _Page, cmap: str, alpha: float, max_images:
     if runs:
         page.parts.append(f"<p class=\"note\">command: <code>{html.escape(runs[-1][0] or '')}</code></p>")
     for title, header, body in tables.sections(rows):
-        page.parts.append(f"<h3>{html.escape(title)}</h3>{_table_html(header, body)}")
+        page.parts.append(f"<h3>{html.escape(title)}</h3>{to_html(header, body)}")
     if failures:
         page.parts.append(f"<p class=\"note\">{len(failures)} failure(s): "
                           + html.escape("; ".join(f.line() for f in failures[:30])) + "</p>")
@@ -152,7 +140,7 @@ def _from_explain(folder: Path, page: _Page, cmap: str, alpha: float, max_images
              f"{r['deletion']['auc']:.4f}" if "deletion" in r else "–",
              f"{r['insertion']['auc']:.4f}" if "insertion" in r else "–", f"{r['seconds']:.2f}"]
             for name, r in zip(names, recs)]
-    page.parts.append("<h3>Summary</h3>" + _table_html(header, body))
+    page.parts.append("<h3>Summary</h3>" + to_html(header, body))
     if saved.failures:
         page.parts.append("<p class=\"note\">failed: " + html.escape("; ".join(
             f"{f['path']}: {f['error']}" for f in saved.failures)) + "</p>")

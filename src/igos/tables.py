@@ -3,33 +3,26 @@ ablations (Table 4), final objective of I-GOS vs Mask (Table 5); Markdown and CS
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .methods.registry import REGISTRY
+from .stats import ci, paired_wins, t_critical
+from .tablefmt import Entry, markdown, to_csv, write
 
 __all__ = ["Cell", "latest_settings", "summarise", "main_table", "runtime_table", "ablation_table", "objective_table",
            "per_image_table", "t_critical", "sections", "render", "display_name", "method_order", "column", "label",
-           "area", "by_image", "paired_wins", "paired_table", "flat_table", "DEFAULT_PAIRED"]
+           "area", "by_image", "paired_wins", "paired_table", "flat_table", "write",
+           "DEFAULT_PAIRED"]
 
 #: the method the paired table compares every other method with
 DEFAULT_PAIRED = "igos"
-
-# two-sided 95 % critical values of Student's t, df = 1..30; beyond that the normal 1.96
-_T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-        2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-        2.045, 2.042]
-
-
 
 def display_name(method: str) -> str:
     """The method's name in tables (from the registry; an unregistered name as it is)."""
@@ -41,13 +34,6 @@ def method_order(methods: Iterable[str]) -> list[str]:
     """Registered methods in registration order, then any others sorted."""
     ms = set(methods)
     return [m for m in REGISTRY if m in ms] + sorted(ms - set(REGISTRY))
-
-
-def t_critical(n: int) -> float:
-    """Half-width multiplier of a 95 % confidence interval of a mean of ``n`` values."""
-    if n < 2:
-        return float("nan")
-    return _T95[n - 2] if n - 1 <= len(_T95) else 1.96
 
 
 @dataclass
@@ -64,12 +50,6 @@ class Cell:
     objective: float | None = None
     objective_ci: float = float("nan")
     objective_n: int = 0
-
-
-def _ci(values: list[float]) -> float:
-    if len(values) < 2:
-        return float("nan")
-    return t_critical(len(values)) * statistics.stdev(values) / math.sqrt(len(values))
 
 
 def column(row: dict[str, Any]) -> int | str:
@@ -133,14 +113,14 @@ def summarise(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str, int],
         d = [r["deletion"] for r in rs]
         i = [r["insertion"] for r in rs]
         objs = [r["final_objective"] for r in rs if r.get("final_objective") is not None]
-        out[key] = Cell(len(rs), statistics.mean(d), _ci(d), statistics.mean(i), _ci(i),
+        out[key] = Cell(len(rs), statistics.mean(d), ci(d), statistics.mean(i), ci(i),
                         statistics.mean(r["seconds"] for r in rs), statistics.median(r["seconds"] for r in rs),
-                        statistics.mean(objs) if objs else None, _ci(objs), len(objs))
+                        statistics.mean(objs) if objs else None, ci(objs), len(objs))
     return out
 
 
-def _fmt(v: float, ci: float) -> str:
-    return f"{v:.4f}" if math.isnan(ci) else f"{v:.4f} ± {ci:.4f}"
+def _fmt(v: float, half_width: float) -> str:
+    return f"{v:.4f}" if math.isnan(half_width) else f"{v:.4f} ± {half_width:.4f}"
 
 
 def main_table(cells: dict, model: str, variant: str = "default") -> tuple[list[str], list[list[str]]]:
@@ -159,12 +139,10 @@ def main_table(cells: dict, model: str, variant: str = "default") -> tuple[list[
             if c is None:
                 line.append("–")
                 continue
-            d = _fmt(c.deletion, c.deletion_ci)
-            i = _fmt(c.insertion, c.insertion_ci)
-            if len([k for k in keys if k[3] == r]) > 1:
-                d = f"**{d}**" if c.deletion == best_del[r] else d
-                i = f"**{i}**" if c.insertion == best_ins[r] else i
-            line.append(f"{d} / {i} (n={c.n})")
+            ranked = len([k for k in keys if k[3] == r]) > 1
+            line.append(Entry(((_fmt(c.deletion, c.deletion_ci), ranked and c.deletion == best_del[r]),
+                               (_fmt(c.insertion, c.insertion_ci), ranked and c.insertion == best_ins[r])),
+                              f" (n={c.n})"))
         body.append(line)
     return header, body
 
@@ -235,17 +213,6 @@ def by_image(rows: Iterable[dict[str, Any]], model: str) -> dict[tuple[str, str,
         if r["model"] == model:
             out[(r["method"], r["variant"], column(r))][r["image"]] = r
     return out
-
-
-def paired_wins(mine: dict[str, dict], theirs: dict[str, dict]) -> tuple[int, int, int, int]:
-    """On the photos both ``{image: row}`` hold: how often ``mine`` has the lower deletion, the higher
-    insertion and the larger insertion − deletion (ties are no wins), and how many photos that is."""
-    both = sorted(set(mine) & set(theirs))
-    d = sum(mine[i]["deletion"] < theirs[i]["deletion"] for i in both)
-    ins = sum(mine[i]["insertion"] > theirs[i]["insertion"] for i in both)
-    gap = sum(mine[i]["insertion"] - mine[i]["deletion"] > theirs[i]["insertion"] - theirs[i]["deletion"]
-              for i in both)
-    return d, ins, gap, len(both)
 
 
 def paired_table(rows: list[dict[str, Any]], model: str, reference: str = DEFAULT_PAIRED
@@ -333,20 +300,6 @@ def per_image_table(rows: Iterable[dict[str, Any]]) -> tuple[list[str], list[lis
     return header, body
 
 
-def markdown(header: list[str], body: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in body]
-    return "\n".join(lines)
-
-
-def to_csv(header: list[str], body: list[list[str]]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")  # one line ending in the whole file (titles are "\n")
-    w.writerow(header)
-    w.writerows([[c.replace("**", "") for c in row] for row in body])
-    return buf.getvalue()
-
-
 def sections(rows: list[dict[str, Any]], paired: Iterable[str] = (DEFAULT_PAIRED,)
              ) -> list[tuple[str, list[str], list[list[str]]]]:
     """The tables of a run, per model: ``(title, header, body)`` for deletion/insertion, the per-photo wins
@@ -393,12 +346,3 @@ def render(rows: list[dict[str, Any]], failures: list[Any], *, per_image: bool =
     if failures:
         md.append(f"{len(failures)} failure(s): " + "; ".join(f.line() for f in failures[:20]))
     return "\n".join(md), "\n".join(csv_parts)
-
-
-def write(folder: str | Path, text: str, csv_text: str) -> tuple[Path, Path]:
-    """``table.md`` and ``table.csv`` of :func:`render` in ``folder`` (made if missing); returns their paths."""
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "table.md").write_text(text + "\n")
-    (out / "table.csv").write_text(csv_text)
-    return out / "table.md", out / "table.csv"
