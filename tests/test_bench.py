@@ -197,3 +197,35 @@ def test_rows_carry_completeness_and_older_stores_are_migrated(tmp_path, image_d
             assert r["direction_sum"] is not None and -1 <= r["path_delta"] <= 1 and r["path_delta"] != 0
         else:
             assert r["direction_sum"] is None and r["path_delta"] is None
+
+
+def test_bench_takes_the_model_options_explain_takes_and_hashes_them(tmp_path, image_dir, monkeypatch, capsys):
+    """--model-arg and --input-size reach the model; other values make other rows; Ray units carry them."""
+    monkeypatch.syspath_prepend(str(TESTS))
+    run = tmp_path / "run"
+    base = ["bench", str(image_dir), "--models", "tinymodels:sized_classifier", "--methods", "gradient",
+            "--out", str(run), "--limit", "3"]
+    assert main([*base, "--model-arg", "classes=3", "--input-size", "24"]) == 0
+    with ResultStore.open_existing(run) as store:
+        rows = store.rows()
+    assert len(rows) == 2 and all(r["saliency_shape"] == [24, 24] and 0 <= r["target"] < 3 for r in rows)
+    assert rows[0]["settings"]["model_options"] == {"input_size": 24, "model_args": {"classes": 3}}
+    assert main([*base, "--model-arg", "classes=3", "--input-size", "24"]) == 0
+    assert "0 rows written" in capsys.readouterr().out
+    assert main([*base, "--model-arg", "classes=2", "--input-size", "24"]) == 0  # another model: new rows
+    with ResultStore.open_existing(run) as store:
+        assert len(store.rows()) == 4
+    import igos.distributed as distributed
+
+    sent = []
+
+    def capture(units, *args, **kwargs):  # what the bench sends to Ray, without starting it
+        sent.extend(units)
+        return iter(())
+
+    monkeypatch.setattr(distributed, "ray_stream", capture)
+    spec = BenchSpec(image_dir, ["tinymodels:sized_classifier"], ["gradient"], [7], limit=2,
+                     model_options={"model_args": {"classes": 3}})
+    run_bench(spec, tmp_path / "ray", ray=distributed.RayOptions(workers=1))
+    assert sent and all(dict(u.model_options) == {"dtype": "float32", "model_args": (("classes", 3),)}
+                        for u in sent)

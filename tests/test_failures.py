@@ -131,3 +131,14 @@ def test_ray_stops_what_it_started_when_the_stream_stops_early(image_dir, on_pat
     assert first.path is not None and ray.is_initialized()
     stream.close()  # a consumer that stops reading: the rest is cancelled, the Ray it started shut down
     assert not ray.is_initialized()
+
+
+def test_a_missing_optional_package_fails_before_any_work(tmp_path, image_dir, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "captum", None)
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "captum" else real(name, *a))
+    assert main(["bench", str(image_dir), "--methods", "ig", "gradient", "--out", str(tmp_path / "r")]) == 2
+    assert "method 'ig' needs captum: pip install 'igos[baselines]'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -47,11 +47,13 @@ class Task:
     @classmethod
     def make(cls, method: str, resolution: int | tuple[int, int] | None = None,
              options: dict[str, Any] | None = None, **kw: Any) -> Task:
-        """A task whose options are checked against the method's now, before any image is read; ``auto`` is
-        the recommended method at ``resolution`` (:mod:`igos.methods.recommended`)."""
+        """A task whose options (names and values) and optional packages are checked now, before any image is
+        read; ``auto`` is the recommended method at ``resolution`` (:mod:`igos.methods.recommended`)."""
         options = dict(options or {})
         method = resolve_method(method, resolution)
-        get_method(method).check_options(options)
+        spec = get_method(method)
+        spec.check_options(options)
+        spec.check_requirements()
         return cls(method, resolution, tuple(sorted(options.items())), **kw)
 
     @property

@@ -74,7 +74,7 @@ def _integrated_gradients(model: nn.Module, images: Tensor, targets: Tensor, *, 
 
 SPEC = MethodSpec("ig", _integrated_gradients, "Integrated Gradients", "input", IGOptions,
                   reference="Integrated Gradients (Sundararajan et al. 2017), via Captum", cost="0 / 20",
-                  baseline=True)
+                  baseline=True, requires=(("captum", "pip install 'igos[baselines]'"),))
 
 
 def integrated_gradients(model: nn.Module, images: Tensor, target: int | Sequence[int] | Tensor | None = None, *,

@@ -64,6 +64,8 @@ class MethodSpec:
         baseline: the method uses the baseline image ``I0`` (default: the reference blur).
         default_resolution: the mask side of a method of any resolution when none is given (``None``: the
             input's size).
+        requires: ``(module, what to install)`` pairs: optional packages the method needs, checked before any
+            image is read (:meth:`check_requirements`).
     """
 
     name: str
@@ -77,6 +79,7 @@ class MethodSpec:
     preset_options: Mapping[str, str] = field(default_factory=dict)
     baseline: bool = False
     default_resolution: int | None = None
+    requires: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.resolutions not in RESOLUTION_KINDS:
@@ -99,6 +102,16 @@ class MethodSpec:
         """The options dataclass from ``options``: an unknown name is an ``UnknownOptionError`` naming the method
         and listing its options, a bad value an ``InvalidOptionError`` naming the option and what is allowed."""
         return self.schema.make(self.name, options)
+
+    def check_requirements(self) -> None:
+        """A ``MissingDependencyError`` saying what to install when a package this method needs is missing."""
+        import importlib.util
+
+        from ..errors import MissingDependencyError
+
+        for module, install in self.requires:
+            if importlib.util.find_spec(module) is None:
+                raise MissingDependencyError(f"method {self.name!r} needs {module}: {install}")
 
     def check_options(self, options: Mapping[str, Any]) -> None:
         """Names and values of ``options`` checked, before any image is read (raises as :meth:`make_options`)."""
