@@ -185,7 +185,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     def progress(done: int, total: int) -> None:
         bar.total = total
         bar.update(done - bar.n)
-        writer.flush()
+        writer.flush_if_due()
 
     stream = explain_stream(args.inputs, preset, args.method, resolution=resolution,
                             target=parse_targets(args.target), seed=args.seed,

@@ -50,6 +50,7 @@ class ExplanationWriter:
         self.records: list[dict[str, Any]] = []
         self.failures: list[dict[str, str]] = []
         self._stems: dict[str, int] = {}
+        self._flushed = float("-inf")
 
     def _stem(self, path: str | None) -> str:
         stem = Path(path).stem if path else f"image{len(self.records):04d}"
@@ -100,8 +101,19 @@ class ExplanationWriter:
     def add_failure(self, failure: Failure) -> None:
         self.failures.append(failure.summary())
 
+    def flush_if_due(self, every: float = 30.0) -> None:
+        """:meth:`flush` when the last one is ``every`` seconds old: a long run keeps a recent ``results.json``
+        without rewriting the whole file after every batch."""
+        import time
+
+        if time.monotonic() - self._flushed >= every:
+            self.flush()
+
     def flush(self) -> Path:
         """Write ``results.json`` (atomically); returns its path."""
+        import time
+
+        self._flushed = time.monotonic()
         from ._version import __version__
 
         doc = {"igos_version": __version__, **self.meta, "images": self.records, "failures": self.failures}
