@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
-from torch import nn
 
 from igos.bench import BenchSpec, run_bench
 from igos.cli import main
@@ -19,17 +17,6 @@ from igos.store import ResultStore
 TESTS = Path(__file__).parent
 
 
-def sigmoid_net() -> nn.Module:
-    """A classifier with a sigmoid, which Excitation Backprop has no rule for (``tinymodels``-style factory)."""
-    g = torch.Generator().manual_seed(0)
-    net = nn.Sequential(nn.AvgPool2d(8), nn.Conv2d(3, 4, 3, padding=1), nn.Sigmoid(), nn.AdaptiveAvgPool2d(1),
-                        nn.Flatten(), nn.Linear(4, 3))
-    with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(torch.randn(p.shape, generator=g))
-    return net
-
-
 @pytest.fixture
 def on_path(monkeypatch):
     monkeypatch.syspath_prepend(str(TESTS))
@@ -38,7 +25,7 @@ def on_path(monkeypatch):
 def test_a_method_that_fails_on_every_image_is_recorded_and_the_grid_goes_on(tmp_path, image_dir, on_path, capsys):
     """EBP raises UnsupportedLayerError (a TypeError) on this net: every image fails in that task, the gradient
     task still writes its rows, the failures are stored once each, and the command exits 1 naming the task."""
-    args = ["bench", str(image_dir), "--models", "test_failures:sigmoid_net", "--methods", "ebp", "gradient",
+    args = ["bench", str(image_dir), "--models", "tinymodels:sigmoid_classifier", "--methods", "ebp", "gradient",
             "--out", str(tmp_path / "run"), "--images-per-batch", "2"]
     assert main(args) == 1
     captured = capsys.readouterr()
@@ -82,7 +69,7 @@ def test_non_strict_pipeline_turns_any_error_into_failures(image_dir, on_path):
     from igos.pipeline import Item, Task, run
     from igos.sources import load_model
 
-    preset = load_model("test_failures:sigmoid_net")
+    preset = load_model("tinymodels:sigmoid_classifier")
     items = [Item(str(p), p) for p in sorted(image_dir.glob("img*.png"))[:3]]
     records = list(run(items, preset, [Task.make("ebp"), Task.make("gradient")], strict=False))
     failures = [r for r in records if isinstance(r, Failure)]

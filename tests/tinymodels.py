@@ -4,15 +4,24 @@ import torch
 from torch import nn
 
 
-def tiny_classifier() -> nn.Module:
-    """A cheap deterministic 4-class CNN that accepts any input size."""
+def _seeded(net: nn.Module) -> nn.Module:
     g = torch.Generator().manual_seed(0)
-    net = nn.Sequential(nn.AvgPool2d(8), nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
-                        nn.Flatten(), nn.Linear(24, 4))
     with torch.no_grad():
         for p in net.parameters():
             p.copy_(torch.randn(p.shape, generator=g))
     return net
+
+
+def tiny_classifier() -> nn.Module:
+    """A cheap deterministic 4-class CNN that accepts any input size."""
+    return _seeded(nn.Sequential(nn.AvgPool2d(8), nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
+                                 nn.Flatten(), nn.Linear(24, 4)))
+
+
+def sigmoid_classifier() -> nn.Module:
+    """A 3-class CNN with a sigmoid, which Excitation Backprop has no rule for: EBP fails on every image."""
+    return _seeded(nn.Sequential(nn.AvgPool2d(8), nn.Conv2d(3, 4, 3, padding=1), nn.Sigmoid(),
+                                 nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)))
 
 
 class _Indifferent(nn.Module):
@@ -71,13 +80,8 @@ def slow_classifier() -> nn.Module:
 
 def sized_classifier(classes: int = 4, width: int = 6) -> nn.Module:
     """A factory with keyword arguments (``--model-arg classes=3 width=8``)."""
-    g = torch.Generator().manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
-                        nn.Linear(4 * width, classes))
-    with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(torch.randn(p.shape, generator=g))
-    return net
+    return _seeded(nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+                                 nn.Linear(4 * width, classes)))
 
 
 class _Wrapped(nn.Module):

@@ -279,17 +279,17 @@ def run(problem: Problem, images: Tensor, size: Size, options: DescentOptions, s
     return Attribution(saliency=saliency, mask=final, trace=traces)
 
 
-def optimise(make_problem: Callable[[Tensor, Tensor, Tensor, Any], Problem], images: Tensor, targets: Tensor,
-             baseline: Tensor, size: Size, options: DescentOptions, seed: int) -> Attribution:
+def optimise(problem: Callable[..., Problem], model: Any, images: Tensor, targets: Tensor, baseline: Tensor,
+             size: Size, options: DescentOptions, seed: int) -> Attribution:
     """A whole I-GOS / iGOS++ call on resolved ``options``: :func:`run`, then the stall retries (an image whose
-    mask never left its start runs again with ``λ × stall_relax``). ``make_problem(images, targets, baseline,
-    options)`` makes the method's :class:`Problem`."""
-    result = run(make_problem(images, targets, baseline, options), images, size, options, seed)
+    mask never left its start runs again with ``λ × stall_relax``). ``problem(model, images, baseline, targets,
+    options)`` makes the method's :class:`Problem` (its class)."""
+    result = run(problem(model, images, baseline, targets, options), images, size, options, seed)
     stalled = [i for i, t in enumerate(result.trace) if t["stalled"]]
     if options.stall_retries == 0 or not stalled:
         return result
     sub = torch.tensor(stalled, device=images.device)
-    again = optimise(make_problem, images[sub], targets[sub], baseline[sub], size, options.relaxed(), seed)
+    again = optimise(problem, model, images[sub], targets[sub], baseline[sub], size, options.relaxed(), seed)
     result.mask[sub] = again.mask
     result.saliency[sub] = again.saliency
     for j, i in enumerate(stalled):

@@ -186,10 +186,7 @@ class _DeletionProblem:
 def _igos(model: nn.Module, images: Tensor, targets: Tensor, *, baseline: Tensor, size: Size, seed: int,
           options: IGOSOptions) -> Attribution:
     """I-GOS's maths on checked inputs (the registry's call does the rest)."""
-    def problem(x: Tensor, t: Tensor, x0: Tensor, opts: IGOSOptions) -> _DeletionProblem:
-        return _DeletionProblem(model, x, x0, t, opts)
-
-    return optimise(problem, images, targets, baseline, size, options, seed)
+    return optimise(_DeletionProblem, model, images, targets, baseline, size, options, seed)
 
 
 SPEC = MethodSpec("igos", _igos, "I-GOS", "any", IGOSOptions, reference="I-GOS (Qi et al. 2020)",

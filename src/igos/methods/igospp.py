@@ -122,7 +122,8 @@ class _BidirectionalProblem:
         self.evidence: Tensor | None = None  # Σ of the score's gradient w.r.t. M over the iterations (tie order)
         self.size = tuple(images.shape[-2:])
         self.weights = edge_weights(images, settings.edge_sigma)
-        steps, single = settings.steps, settings.steps_single
+        steps = settings.steps
+        single = steps if settings.steps_single is None else settings.steps_single  # None: the full search
         self.alphas = torch.arange(1, steps + 1, device=images.device, dtype=images.dtype) / steps
         # the paths of M_d and M_i alone may use fewer points (their noise: the first of the iteration's)
         self.alphas_single = torch.arange(1, single + 1, device=images.device, dtype=images.dtype) / single
@@ -193,13 +194,7 @@ class _BidirectionalProblem:
 def _igospp(model: nn.Module, images: Tensor, targets: Tensor, *, baseline: Tensor, size: Size, seed: int,
             options: IGOSppOptions) -> Attribution:
     """iGOS++'s maths on checked inputs (the registry's call does the rest)."""
-    if options.steps_single is None:  # the full search: every path K points
-        options = options.replace(steps_single=options.steps)
-
-    def problem(x: Tensor, t: Tensor, x0: Tensor, opts: IGOSppOptions) -> _BidirectionalProblem:
-        return _BidirectionalProblem(model, x, x0, t, opts)
-
-    return optimise(problem, images, targets, baseline, size, options, seed)
+    return optimise(_BidirectionalProblem, model, images, targets, baseline, size, options, seed)
 
 
 SPEC = MethodSpec("igospp", _igospp, "iGOS++", "any", IGOSppOptions, reference="iGOS++ (Khorram et al. 2021)",
