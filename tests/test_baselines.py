@@ -21,6 +21,9 @@ FAST = {
     "rise": dict(masks=64, grid=4),
     "gradient": {},
     "ebp": dict(resolution=8),
+    "random": dict(resolution=7),
+    "center": dict(resolution=7),
+    "edges": dict(resolution=7),
 }
 
 

@@ -92,7 +92,7 @@ def test_explain_refuses_a_preset_on_ray_before_reading_anything(trained_preset,
         igos.explain_stream(images[:1], trained_preset, "gradient", ray=RayOptions())  # no next() needed
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (benchmarks/gpu_check.py runs it there)")
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: run python -m pytest -m gpu on a CUDA machine")
 @pytest.mark.gpu
 def test_a_cpu_preset_stays_on_the_cpu_when_cuda_is_asked_for(trained_preset, images):
     before = snapshot(trained_preset)

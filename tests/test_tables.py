@@ -117,3 +117,23 @@ def test_completeness_table_is_the_mean_and_range_of_sum_over_change():
     assert by == {"I-GOS": "0.75 (0.50 – 1.00, n=2)", "Integrated Gradients": "1.00 (1.00 – 1.00, n=1)"}
     assert any(t.startswith("Completeness") for t, _, _ in tables.sections(rows))
     assert tables.completeness_table([r("mask", "a", None, None)], "m") is None
+
+
+def test_the_controls_table_flags_a_method_that_does_not_beat_them():
+    def r(method, image, deletion, insertion):
+        return {**row(method, 28, deletion, insertion, 1.0), "image": image}
+
+    rows = [r("igos", "a", 0.1, 0.6), r("igos", "b", 0.2, 0.5),          # better means than both controls
+            r("ebp", "a", 0.3, 0.6), r("ebp", "b", 0.1, 0.2),            # deletion mean 0.2 = edges': not better
+            r("center", "a", 0.4, 0.3), r("center", "b", 0.4, 0.3),
+            r("edges", "a", 0.2, 0.3), r("edges", "b", 0.2, 0.3)]
+    header, body = tables.controls_table(rows, "m")
+    from igos.tablefmt import markdown
+
+    md = markdown(header, body)
+    line = {b[0]: b[1].text() for b in body}
+    assert header == ["method", "28×28"]
+    assert line["I-GOS"] == "center 2/2 of 2 / edges 1/2 of 2 / beats both"  # a tie (0.2 = 0.2) is no win
+    assert line["Excitation BP"] == "center 2/1 of 2 / edges 1/1 of 2 / does not beat the deletion of edges"
+    assert "**does not beat the deletion of edges" in md  # flagged in bold
+    assert tables.controls_table(rows[:4], "m") is None  # no control rows: no table

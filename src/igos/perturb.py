@@ -27,6 +27,7 @@ __all__ = [
     "edge_weights",
     "regulariser",
     "regulariser_gradient",
+    "cell_pool",
 ]
 
 
@@ -180,3 +181,21 @@ def check_resolution(resolution: int | tuple[int, int], size: tuple[int, int]) -
                 f"input size {size[0]}x{size[1]}"
             )
     return res  # type: ignore[return-value]
+
+
+def cell_pool(maps: Tensor, size: tuple[int, int], reduce: str = "sum") -> Tensor:
+    """Pixel values ``[B, H, W]`` gathered into the metric's cells ``[B, s_h, s_w]``: pixel ``(y, x)`` belongs to
+    cell ``(⌊y·s_h/H⌋, ⌊x·s_w/W⌋)``, the block nearest-neighbour upsampling gives that cell; ``reduce`` is
+    ``"sum"`` or ``"mean"`` over the cell's pixels."""
+    b, h, w = maps.shape
+    s_h, s_w = size
+    rows = torch.div(torch.arange(h, device=maps.device) * s_h, h, rounding_mode="floor")
+    cols = torch.div(torch.arange(w, device=maps.device) * s_w, w, rounding_mode="floor")
+    cell = (rows.view(-1, 1) * s_w + cols.view(1, -1)).flatten()
+    flat = torch.zeros(b, s_h * s_w, device=maps.device, dtype=maps.dtype)
+    flat.index_add_(1, cell, maps.reshape(b, -1))
+    if reduce == "mean":
+        flat = flat / torch.bincount(cell, minlength=s_h * s_w).to(maps.dtype)
+    elif reduce != "sum":
+        raise ValueError(f"reduce must be 'sum' or 'mean', got {reduce!r}")
+    return flat.view(b, s_h, s_w)

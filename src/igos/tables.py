@@ -18,7 +18,7 @@ from .tablefmt import Entry, markdown, to_csv, write
 
 __all__ = ["Cell", "latest_settings", "summarise", "main_table", "runtime_table", "ablation_table", "objective_table",
            "per_image_table", "t_critical", "sections", "render", "display_name", "method_order", "column", "label",
-           "area", "by_image", "paired_wins", "paired_table", "flat_table", "write",
+           "area", "by_image", "paired_wins", "paired_table", "flat_table", "controls_table", "CONTROLS", "write",
            "DEFAULT_PAIRED"]
 
 #: the method the paired table compares every other method with
@@ -237,6 +237,53 @@ def paired_table(rows: list[dict[str, Any]], model: str, reference: str = DEFAUL
     return header, body
 
 
+#: the model-blind controls a method must beat (igos.methods.controls); ``random`` is shown in the main table
+CONTROLS = ("center", "edges")
+
+
+def controls_table(rows: list[dict[str, Any]], model: str) -> tuple[list[str], list[list[str]]] | None:
+    """Every method against the controls at each resolution: per-photo wins on deletion and insertion against
+    ``center`` and ``edges``, and a flag (**does not beat …**) where its mean is not better than a control's on a
+    metric. A method's own resolution (``gradcam``'s, ``rise``'s) is compared with the controls at that size.
+    None without control rows."""
+    by = by_image(rows, model)
+    resolutions = sorted({k[2] for k in by if k[0] in CONTROLS and k[1] == "default"}, key=area, reverse=True)
+    if not resolutions:
+        return None
+    methods = method_order({k[0] for k in by if k[0] not in (*CONTROLS, "random") and k[1] == "default"})
+    header = ["method"] + [label(r) for r in resolutions]
+    body = []
+    for m in methods:
+        line = [display_name(m)]
+        for r in resolutions:
+            mine = by.get((m, "default", r), {})
+            line.append(_against_controls(mine, {c: by.get((c, "default", r), {}) for c in CONTROLS}))
+        body.append(line)
+    return header, body
+
+
+def _against_controls(mine: dict[str, dict], controls: dict[str, dict[str, dict]]) -> Any:
+    if not mine:
+        return "–"
+    parts, lost = [], []
+    for name, theirs in controls.items():
+        d, ins, _, n = paired_wins(mine, theirs)
+        if not n:
+            continue
+        both = sorted(set(mine) & set(theirs))
+        mean = {k: statistics.mean(rows[i][k] for i in both) for rows in (mine,) for k in ("deletion", "insertion")}
+        other = {k: statistics.mean(theirs[i][k] for i in both) for k in ("deletion", "insertion")}
+        if mean["deletion"] >= other["deletion"]:
+            lost.append(f"deletion of {name}")
+        if mean["insertion"] <= other["insertion"]:
+            lost.append(f"insertion of {name}")
+        parts.append((f"{name} {d}/{ins} of {n}", False))
+    if not parts:
+        return "–"
+    flag = (f"does not beat the {', '.join(lost)}", True) if lost else ("beats both", False)
+    return Entry((*parts, flag))
+
+
 def _is_flat(row: dict[str, Any]) -> bool:
     """The row's ``flat`` column (the method's own verdict), or for older rows the stored map's range."""
     from .methods.descent import FLAT_TOLERANCE
@@ -315,6 +362,10 @@ def sections(rows: list[dict[str, Any]], paired: Iterable[str] = (DEFAULT_PAIRED
             if table and table[1]:
                 out.append((f"Paired wins of {display_name(reference)}, photo by photo: deletion / insertion / "
                             f"insertion − deletion, {model}", *table))
+        against = controls_table(rows, model)
+        if against:
+            out.append((f"Against the model-blind controls: per-photo wins deletion / insertion, and whether the "
+                        f"mean beats each control on both metrics, {model}", *against))
         if rows and "saliency" in rows[0]:
             out.append((f"Flat maps (all values equal: they say nothing), {model}", *flat_table(rows, model)))
         comp = completeness_table(rows, model)

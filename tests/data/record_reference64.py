@@ -1,11 +1,11 @@
 """Records tests/data/reference64.pt: every registered method on the tiny float64 net, one thread,
 deterministic algorithms, plus the paper-setting descent cases. Recorded before the options schema (issue 20);
 since then one count changed on purpose: a stall retry no longer resolves its targets again (one forward image
-fewer, 194 → 193, the maps equal). Exact comparisons against it are meaningful
+fewer, 194 → 193, the maps equal). The controls' cases were added after, with their own code. Exact comparisons against it are meaningful
 only in float64 under one thread (tests/test_reference64.py); rerun this script only when a change of results
 is intended, and say why in the commit.
 
-    python tests/data/record_reference64.py
+    python tests/data/record_reference64.py [CASE …]     # every case, or only these
 """
 
 from pathlib import Path
@@ -37,6 +37,9 @@ CASES = {
     "rise": ("rise", dict(masks=64, grid=4, seed=1)),
     "gradient": ("gradient", {}),
     "ebp8": ("ebp", dict(resolution=8)),
+    "random7": ("random", dict(resolution=7, seed=4)),
+    "center7": ("center", dict(resolution=7)),
+    "edges7": ("edges", dict(resolution=7)),
 }
 
 
@@ -60,16 +63,20 @@ def run_case(name: str):
     return get_method(method)(net, images, **kw)
 
 
-def main() -> None:
+def main(only: list[str] | None = None) -> None:
+    """Records every case, or with names on the command line only those (the others keep their snapshot)."""
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
-    out = {}
-    for name in CASES:
+    path = Path(__file__).parent / "reference64.pt"
+    out = torch.load(path) if only and path.exists() else {}
+    for name in only or CASES:
         a = run_case(name)
         out[name] = {"saliency": a.saliency, "forward": a.forward_images, "backward": a.backward_images,
                      "objective": [t.get("objective") for t in a.trace]}
-    torch.save(out, Path(__file__).parent / "reference64.pt")
+    torch.save(out, path)
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:] or None)

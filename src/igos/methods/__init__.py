@@ -10,6 +10,9 @@ and register it below; the CLI choices, the bench, the tables, the docs table an
 from __future__ import annotations
 
 from .common import Attribution
+from .controls import CENTER as _CENTER
+from .controls import EDGES as _EDGES
+from .controls import RANDOM as _RANDOM
 from .ebp import SPEC as _EBP
 from .ebp import excitation_backprop
 from .gradcam import SPEC as _GRADCAM
@@ -29,8 +32,8 @@ from .registry import METHODS, REGISTRY, MethodFn, MethodSpec, get_method, metho
 from .rise import SPEC as _RISE
 from .rise import rise
 
-# Registration order is the tables' row order (cheap baselines first, the optimisers last).
-for _spec in (_EBP, _GRADIENT, _IG, _RISE, _GRADCAM, _MASK, _IGOSPP, _IGOS):
+# Registration order is the tables' row order (the model-blind controls, cheap baselines, the optimisers last).
+for _spec in (_RANDOM, _CENTER, _EDGES, _EBP, _GRADIENT, _IG, _RISE, _GRADCAM, _MASK, _IGOSPP, _IGOS):
     register(_spec)
 
 __all__ = ["Attribution", "METHODS", "REGISTRY", "MethodFn", "MethodOptions", "MethodSpec", "get_method",

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
 from ..errors import UnsupportedLayerError
+from ..perturb import cell_pool
 from .common import Attribution, check_finite
 from .options import MethodOptions, Size
 from .registry import MethodSpec
@@ -227,16 +228,10 @@ def _excitation_backprop(model: nn.Module, images: Tensor, targets: Tensor, *, b
     (h, w), (s_h, s_w) = images.shape[-2:], size
     maps = []
     for xb, tb in zip(images.split(options.batch_size), targets.split(options.batch_size)):
-        p = winning_probabilities(model, xb, tb).sum(1, keepdim=True)
-        if (s_h, s_w) != (h, w):
-            # mass per cell: adaptive average × pixels per cell (cells are the same blocks as the metric's)
-            rows = torch.div(torch.arange(h, device=p.device) * s_h, h, rounding_mode="floor")
-            cols = torch.div(torch.arange(w, device=p.device) * s_w, w, rounding_mode="floor")
-            cell = rows.view(-1, 1) * s_w + cols.view(1, -1)
-            flat = torch.zeros(p.shape[0], s_h * s_w, device=p.device, dtype=p.dtype)
-            flat.index_add_(1, cell.flatten(), p.flatten(1))
-            p = flat.view(-1, 1, s_h, s_w)
-        maps.append(p[:, 0].detach())
+        p = winning_probabilities(model, xb, tb).sum(1)
+        if (s_h, s_w) != (h, w):  # the winning probability's mass per cell (the metric's blocks)
+            p = cell_pool(p, (s_h, s_w), "sum")
+        maps.append(p.detach())
     return Attribution(torch.cat(maps))
 
 
