@@ -1,9 +1,9 @@
 """Records tests/data/reference64.pt: every registered method on the tiny float64 net, one thread,
 deterministic algorithms, plus the paper-setting descent cases. Recorded before the options schema (issue 20);
 since then one count changed on purpose: a stall retry no longer resolves its targets again (one forward image
-fewer, 194 → 193, the maps equal). The controls' cases were added after, with their own code. Exact comparisons against it are meaningful
-only in float64 under one thread (tests/test_reference64.py); rerun this script only when a change of results
-is intended, and say why in the commit.
+fewer, 194 → 193, the maps equal). The controls' cases were added after, with their own code. Exact
+comparisons against it are meaningful only in float64 under one thread (tests/test_reference64.py); rerun this
+script only when a change of results is intended, and say why in the commit.
 
     python tests/data/record_reference64.py [CASE …]     # every case, or only these
 """
