@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from .core import check_images, class_probability, frozen, resolve_targets
 from .perturb import blurred_baseline
 
-__all__ = ["Scores", "deletion_insertion", "curve_steps", "cell_ranks", "auc", "DIRECTIONS"]
+__all__ = ["Scores", "deletion_insertion", "curve_steps", "cell_ranks", "auc", "check_saliency", "DIRECTIONS"]
 
 DIRECTIONS = {"deletion": "lower is better", "insertion": "higher is better"}
 
@@ -71,7 +71,7 @@ def cell_ranks(saliency: Tensor) -> Tensor:
     return ranks
 
 
-def _check_saliency(saliency: Tensor, images: Tensor) -> Tensor:
+def check_saliency(saliency: Tensor, images: Tensor) -> Tensor:
     """``[B, h, w]`` float64 maps on the images' device; ``ValueError`` for a wrong shape, size or NaN."""
     b, _, h, w = images.shape
     if not isinstance(saliency, Tensor):
@@ -112,7 +112,7 @@ def deletion_insertion(
     """
     images = check_images(images)
     b, _, h, w = images.shape
-    saliency = _check_saliency(saliency, images)
+    saliency = check_saliency(saliency, images)
     sh, sw = saliency.shape[-2:]
     n = sh * sw
     counts = torch.tensor(curve_steps(n), device=images.device)

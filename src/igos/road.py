@@ -1,0 +1,139 @@
+"""ROAD, Remove And Debias (Rong et al., ICML 2022): curves whose removed pixels are imputed from their
+neighbours instead of blurred, so that a map is not graded on the blur game I-GOS, iGOS++ and Mask optimise.
+
+Exactly (docs/evaluation.md, "ROAD"):
+
+1. The map is upsampled bilinearly (``align_corners=False``) to the input's size, min-max scaled to
+   ``[0, 1]``, a seeded ``1e-4 · N(0, 1)`` tie-breaker is added per pixel, and the pixels are ranked highest first.
+2. For ``p`` in 0.1, 0.2, …, 0.9: MoRF(p) imputes the top ``⌊p · H · W⌋`` pixels; LeRF(p) imputes all but them.
+3. Imputation on the ``[0, 1]`` pixels (before the model's normalisation): every imputed pixel is the weighted mean
+   of its 8 neighbours inside the image (1/6 for the sides, 1/12 for the diagonals), one linear system for all
+   imputed pixels and channels, solved by preconditioned conjugate gradients on the images' device; then
+   ``N(0, 0.01²)`` noise on each imputed value (seeded).
+4. Score: the target's softmax probability; MoRF and LeRF are the means over the 9 fractions (MoRF lower is
+   better, LeRF higher is better); ``combined = (LeRF − MoRF) / 2`` (higher is better).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .core import check_images, class_probability, frozen, resolve_targets
+from .metrics import check_saliency
+
+__all__ = ["RoadScores", "road", "road_order", "impute", "FRACTIONS", "NEIGHBOURS"]
+
+FRACTIONS = tuple(round(0.1 * k, 1) for k in range(1, 10))
+#: the imputation's neighbour weights: 1/6 for the 4 sides, 1/12 for the 4 diagonals (they sum to 1)
+NEIGHBOURS = ((1 / 12, 1 / 6, 1 / 12), (1 / 6, 0.0, 1 / 6), (1 / 12, 1 / 6, 1 / 12))
+
+
+@dataclass
+class RoadScores:
+    """ROAD for ``B`` images: ``morf`` (lower is better), ``lerf`` (higher is better), ``combined``
+    ``(lerf − morf) / 2`` (higher is better), all ``[B]``; the curves ``[B, 9]`` over ``fractions``."""
+
+    morf: Tensor
+    lerf: Tensor
+    combined: Tensor
+    fractions: Tensor
+    morf_curve: Tensor
+    lerf_curve: Tensor
+    target: Tensor
+
+
+def road_order(saliency: Tensor, size: tuple[int, int], seed: int = 0) -> Tensor:
+    """Each pixel's rank (0 = most relevant) ``[B, H·W]``: the map upsampled bilinearly to ``size``, min-max
+    scaled, plus a seeded ``1e-4 · N(0, 1)`` tie-breaker (the same for every image of a size)."""
+    up = F.interpolate(saliency.unsqueeze(1).double(), size=size, mode="bilinear", align_corners=False)[:, 0]
+    flat = up.flatten(1)
+    lo, hi = flat.amin(1, keepdim=True), flat.amax(1, keepdim=True)
+    scaled = (flat - lo) / (hi - lo).clamp_min(1e-12)
+    tie = torch.randn(flat.shape[1], generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64)
+    order = torch.argsort(-(scaled + 1e-4 * tie.to(flat.device)), dim=1, stable=True)
+    ranks = torch.empty_like(order)
+    ranks.scatter_(1, order, torch.arange(flat.shape[1], device=flat.device).expand_as(order))
+    return ranks
+
+
+def _neighbour_sum(x: Tensor) -> Tensor:
+    """``Σ_n w_n x_n`` over the 8 neighbours inside the image (zero padding drops the outside ones)."""
+    c = x.shape[1]
+    k = torch.tensor(NEIGHBOURS, device=x.device, dtype=x.dtype).view(1, 1, 3, 3).expand(c, 1, 3, 3)
+    return F.conv2d(x, k, padding=1, groups=c)
+
+
+def impute(images: Tensor, unknown: Tensor, *, tol: float = 1e-7, max_iterations: int = 5000) -> Tensor:
+    """Every ``unknown`` pixel (``[B, 1, H, W]``, true = impute) set to the weighted mean of its neighbours: the
+    linear system ``S_i x_i − Σ_{n unknown} w_n x_n = Σ_{n known} w_n x_n`` (``S_i`` the weights inside the
+    image), solved for all images and channels at once by conjugate gradients with a Jacobi preconditioner, in
+    float64, to a relative residual of ``tol``. Known pixels are returned as they are; no noise is added."""
+    x = images.double()
+    u = unknown.to(x.dtype).expand_as(x)
+    weight = _neighbour_sum(torch.ones_like(x[:, :1])).expand_as(x)  # S_i
+
+    def apply(v: Tensor) -> Tensor:  # A v on the unknown pixels (v is 0 elsewhere)
+        return u * (weight * v - _neighbour_sum(v))
+
+    b = u * _neighbour_sum(x * (1 - u))
+    v = u * x  # the start: the pixels as they were (any start converges)
+    r = b - apply(v)
+    z = r / weight
+    p = z.clone()
+    rz = (r * z).sum((2, 3), keepdim=True)
+    norm_b = b.pow(2).sum((2, 3), keepdim=True).sqrt().clamp_min(1e-30)
+    for _ in range(max_iterations):
+        if bool((r.pow(2).sum((2, 3), keepdim=True).sqrt() <= tol * norm_b).all()):
+            break
+        ap = apply(p)
+        alpha = rz / (p * ap).sum((2, 3), keepdim=True).clamp_min(1e-300)
+        v = v + alpha * p
+        r = r - alpha * ap
+        z = r / weight
+        rz_new = (r * z).sum((2, 3), keepdim=True)
+        p = z + (rz_new / rz.clamp_min(1e-300)) * p
+        rz = rz_new
+    return (x * (1 - u) + v * u).to(images.dtype)
+
+
+def road(
+    model: nn.Module,
+    images: Tensor,
+    saliency: Tensor,
+    target: int | Sequence[int] | Tensor | None = None,
+    *,
+    fractions: Sequence[float] = FRACTIONS,
+    noise: float = 0.01,
+    seed: int = 0,
+    batch_size: int = 32,
+) -> RoadScores:
+    """ROAD's MoRF and LeRF of saliency maps ``[B, h, w]`` (any resolution) for ``images`` ``[B, 3, H, W]`` in
+    ``[0, 1]`` (see the module docstring). ``seed`` draws the tie-breaker and the imputation noise."""
+    images = check_images(images)
+    b, _, h, w = images.shape
+    saliency = check_saliency(saliency, images)
+    fr = torch.tensor(list(fractions), dtype=torch.float64)
+    ranks = road_order(saliency, (h, w), seed).view(b, 1, h, w)
+    counts = (fr * h * w).floor().long().to(images.device)
+    g = torch.Generator(device=images.device).manual_seed(int(seed) + 1)
+    n = len(fr)
+    with frozen(model), torch.no_grad():
+        targets = resolve_targets(model, images, target, batch_size)
+        curves = torch.empty(2, b, n, dtype=torch.float64, device=images.device)
+        for i in range(b):  # one photo at a time: its 9 MoRF and 9 LeRF images are imputed together
+            top = ranks[i] < counts.view(-1, 1, 1)  # [P, H, W]: the top ⌊p·H·W⌋ pixels
+            mask = torch.cat([top, ~top]).unsqueeze(1)  # MoRF imputes them, LeRF all but them
+            filled = impute(images[i].expand(2 * n, 3, h, w), mask)
+            eps = torch.randn(filled.shape, generator=g, device=images.device, dtype=filled.dtype)
+            filled = filled + noise * eps * mask
+            t = targets[i].expand(2 * n)
+            probs = torch.cat([class_probability(model, filled[k : k + batch_size], t[k : k + batch_size])
+                               for k in range(0, 2 * n, batch_size)])
+            curves[:, i] = probs.view(2, n).double()
+    morf, lerf = curves[0].mean(1), curves[1].mean(1)
+    return RoadScores(morf, lerf, (lerf - morf) / 2, fr, curves[0], curves[1], targets)
