@@ -109,3 +109,26 @@ def test_noise_falls_on_imputed_pixels_only_and_is_seeded():
     b = road(net, x, torch.rand(1, 4, 4), target=0, seed=2)
     assert torch.allclose(a.morf, torch.tensor([0.5], dtype=torch.float64))  # a constant model: p = 1/2 always
     torch.testing.assert_close(a.morf_curve, b.morf_curve)
+
+
+def test_explain_scores_every_removal_asked_for_and_writes_them(tmp_path, image_dir, monkeypatch):
+    import json
+
+    from igos.cli import main
+
+    monkeypatch.syspath_prepend(str(__import__("pathlib").Path(__file__).parent))
+    out = tmp_path / "out"
+    files = [str(image_dir / "img0.png"), str(image_dir / "img1.png")]
+    assert main(["explain", *files, "--model", "tinymodels:tiny_classifier", "--method", "gradient",
+                 "--removal", "blur", "road", "mean", "zero", "--out", str(out)]) == 0
+    rec = json.loads((out / "results.json").read_text())["images"][0]
+    assert {"deletion", "insertion", "road", "mean", "zero"} <= set(rec)
+    assert rec["road"]["directions"]["morf"] == "lower is better" and len(rec["road"]["curves"]["morf"]) == 9
+    assert rec["road"]["combined"] == pytest.approx((rec["road"]["lerf"] - rec["road"]["morf"]) / 2)
+    assert 0 <= rec["mean"]["deletion"] <= 1 and rec["zero"]["directions"]["insertion"] == "higher is better"
+    import igos
+
+    with pytest.raises(ValueError, match="unknown removal"):
+        igos.explain(files, "tinymodels:tiny_classifier", "gradient", evaluate=True, removal=["blurr"])
+    only = igos.explain(files[:1], "tinymodels:tiny_classifier", "gradient", evaluate=True, removal="road")[0]
+    assert only.deletion is None and set(only.removals) == {"road"}

@@ -70,6 +70,7 @@ def explain(
     progress: Callable[[int, int], None] | None = None,
     ray: Any = None,
     model_options: dict[str, Any] | None = None,
+    removal: str | Sequence[str] = "blur",
     **options: Any,
 ) -> Explanations:
     """Explain a model's decisions on images.
@@ -85,7 +86,12 @@ def explain(
         seed: seed of every random choice; the same seed gives the same heatmaps.
         device: ``None`` (default): where the model is (a model loaded by name: the CPU); ``"auto"``: CUDA when
             available; ``"cpu"``, ``"cuda"``, …. A preset on another device is copied there, never moved.
-        evaluate: also compute deletion (lower is better) and insertion (higher is better).
+        evaluate: also score the maps: deletion (lower is better) and insertion (higher is better), and the other
+            ``removal`` operators.
+        removal: the removal operators ``evaluate`` scores with, one or several of ``blur`` (deletion and
+            insertion towards the blurred photo, the default), ``road`` (ROAD's MoRF, lower is better, and LeRF,
+            higher is better), ``mean`` and ``zero`` (deletion and insertion towards the channel means, or black):
+            :mod:`igos.removals`; each explanation's ``removals`` holds all but ``blur``.
         images_per_batch: images explained together.
         resize: ``"squash"`` or ``"crop"`` (default: the preset's).
         progress: called with ``(done, total)`` after each batch.
@@ -103,7 +109,7 @@ def explain(
     out = Explanations()
     for rec in explain_stream(inputs, model, method, resolution=resolution, target=target, seed=seed, device=device,
                               evaluate=evaluate, images_per_batch=images_per_batch, resize=resize, progress=progress,
-                              ray=ray, model_options=model_options, **options):
+                              ray=ray, model_options=model_options, removal=removal, **options):
         (out.failures if isinstance(rec, Failure) else out).append(rec)
     return out
 
@@ -123,13 +129,14 @@ def explain_stream(
     progress: Callable[[int, int], None] | None = None,
     ray: Any = None,
     model_options: dict[str, Any] | None = None,
+    removal: str | Sequence[str] = "blur",
     **options: Any,
 ) -> Iterator[Explanation | Failure]:
     """:func:`explain` as a stream: each :class:`Explanation` as soon as its batch is done, and a
     :class:`Failure` for each image that produced none. Arguments as :func:`explain`; every argument is checked
     (and the model loaded) here, before the first image is read; on Ray, records arrive in the order their
     batches finish."""
-    task = Task.make(method, resolution, options, seed=seed, evaluate=evaluate)
+    task = Task.make(method, resolution, options, seed=seed, evaluate=evaluate, removals=removal)
     items = _items(inputs, target)
     if images_per_batch < 1:
         raise ValueError(f"images_per_batch must be ≥ 1, got {images_per_batch}")

@@ -92,6 +92,9 @@ def _explain_parser(sub: Any, methods: list[str]) -> None:
     ex.add_argument("--target", default=None, help="class index for all images, or one per image: 3,17,…")
     ex.add_argument("--out", default="igos-out", help="output folder (default igos-out)")
     ex.add_argument("--evaluate", action="store_true", help="also compute deletion (↓) and insertion (↑)")
+    ex.add_argument("--removal", nargs="+", default=["blur"], choices=["blur", "road", "mean", "zero"],
+                    help="removal operators the maps are scored with (implies --evaluate): blur (deletion and "
+                         "insertion, the default), road (ROAD's MoRF ↓ and LeRF ↑), mean, zero")
     ex.add_argument("--resize", choices=["squash", "crop"], default=None, help="default: the model preset's")
     ex.add_argument("--images-per-batch", type=int, default=8, help="images explained together (default 8)")
     ex.add_argument("--batch-size", type=int, default=None, help="images per model call inside the method")
@@ -189,7 +192,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     stream = explain_stream(args.inputs, preset, args.method, resolution=resolution,
                             target=parse_targets(args.target), seed=args.seed,
-                            evaluate=args.evaluate or args.figure or args.animate,
+                            evaluate=args.evaluate or args.figure or args.animate or args.removal != ["blur"],
+                            removal=args.removal,
                             images_per_batch=args.images_per_batch, resize=args.resize, progress=progress,
                             ray=ray, model_options=model_options if ray else None, **options)
     method = resolve_method(args.method, resolution)
@@ -214,6 +218,12 @@ def _print_summary(records: list, failures: list, out_dir: Path) -> None:
         if "deletion" in rec:
             line += f"  deletion {rec['deletion']['auc']:.4f} (lower is better)"
             line += f"  insertion {rec['insertion']['auc']:.4f} (higher is better)"
+        if "road" in rec:
+            road = rec["road"]
+            line += f"  ROAD MoRF {road['morf']:.4f} (lower is better) LeRF {road['lerf']:.4f} (higher is better)"
+        for name in ("mean", "zero"):
+            if name in rec:
+                line += f"  {name}: deletion {rec[name]['deletion']:.4f} insertion {rec[name]['insertion']:.4f}"
         line += f"  {rec['seconds']:.1f}s"
         if rec.get("flat"):
             line += ("\n  warning: this heatmap is flat (all its cells equal: it says nothing); the mask "

@@ -24,6 +24,7 @@ from .metrics import deletion_insertion
 from .models import ModelPreset
 from .perturb import blurred_baseline
 from .records import Explanation, Failure
+from .removals import check_removals, score_removal
 
 __all__ = ["Task", "Item", "Failure", "Batch", "run", "prepare_batch", "run_task", "plain_settings", "describe"]
 
@@ -34,7 +35,8 @@ class Task:
 
     ``resolution`` ``None`` (or 0) means the method's native one; ``options`` are the method's options as
     sorted ``(name, value)`` pairs (hashable); ``variant`` labels a named variant in the bench
-    (``no-tv``, ``same-lambda``, …).
+    (``no-tv``, ``same-lambda``, …); ``removals`` the operators the maps are scored with when ``evaluate``
+    (:mod:`igos.removals`: ``blur``, the deletion and insertion of every table, ``road``, ``mean``, ``zero``).
     """
 
     method: str
@@ -43,6 +45,7 @@ class Task:
     variant: str = "default"
     seed: int = 0
     evaluate: bool = True
+    removals: tuple[str, ...] = ("blur",)
 
     @classmethod
     def make(cls, method: str, resolution: int | tuple[int, int] | None = None,
@@ -50,6 +53,8 @@ class Task:
         """A task whose options (names and values) and optional packages are checked now, before any image is
         read; ``auto`` is the recommended method at ``resolution`` (:mod:`igos.methods.recommended`)."""
         options = dict(options or {})
+        if "removals" in kw:
+            kw["removals"] = check_removals(kw["removals"])
         method = resolve_method(method, resolution)
         spec = get_method(method)
         spec.check_options(options)
@@ -173,7 +178,10 @@ def run_task(preset: ModelPreset, batch: Batch, task: Task, rows: Sequence[int] 
                   **options)
     _sync(x.device)
     t1 = time.perf_counter()
-    scores = deletion_insertion(preset.model, x, result.saliency, target, baseline=baseline) if task.evaluate else None
+    blur = task.evaluate and "blur" in task.removals
+    scores = deletion_insertion(preset.model, x, result.saliency, target, baseline=baseline) if blur else None
+    others = {r: score_removal(preset.model, x, result.saliency, target, r, seed=task.seed)
+              for r in task.removals if task.evaluate and r != "blur"}
     t2 = time.perf_counter()
     n = len(rows)
     settings = {**plain_settings(result.options.as_dict()), "seed": task.seed}  # the options it ran with
@@ -191,6 +199,9 @@ def run_task(preset: ModelPreset, batch: Batch, task: Task, rows: Sequence[int] 
         )
         if scores is not None:
             e.set_scores(scores, r, (t2 - t1) / n)
+        if others:
+            e.removals = {name: per_image[r] for name, per_image in others.items()}
+            e.evaluation_seconds = (t2 - t1) / n
         out.append(e)
     return out
 

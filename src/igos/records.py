@@ -64,6 +64,9 @@ class Explanation:
     insertion: float | None = None
     curves: dict[str, list[float]] | None = None
     evaluation_seconds: float | None = None
+    #: scores under removal operators other than the blur (``road``, ``mean``, ``zero``): per name, the scores
+    #: with their directions and curves (:func:`igos.removals.score_removal`)
+    removals: dict[str, dict[str, Any]] | None = None
 
     def set_scores(self, scores: Scores, row: int, seconds: float) -> None:
         """Take deletion, insertion and their curves from row ``row`` of ``scores``."""
@@ -99,8 +102,11 @@ class Explanation:
         if self.deletion is not None:
             out["deletion"] = {"auc": self.deletion, "direction": DIRECTIONS["deletion"]}
             out["insertion"] = {"auc": self.insertion, "direction": DIRECTIONS["insertion"]}
-            out["evaluation_seconds"] = round(self.evaluation_seconds or 0.0, 4)
             out["curves"] = self.curves
+        if self.deletion is not None or self.removals:
+            out["evaluation_seconds"] = round(self.evaluation_seconds or 0.0, 4)
+        for name, scores in (self.removals or {}).items():
+            out[name] = scores
         return out
 
 
