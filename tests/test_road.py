@@ -119,8 +119,8 @@ def test_explain_scores_every_removal_asked_for_and_writes_them(tmp_path, image_
     monkeypatch.syspath_prepend(str(__import__("pathlib").Path(__file__).parent))
     out = tmp_path / "out"
     files = [str(image_dir / "img0.png"), str(image_dir / "img1.png")]
-    assert main(["explain", *files, "--model", "tinymodels:tiny_classifier", "--method", "gradient",
-                 "--removal", "blur", "road", "mean", "zero", "--out", str(out)]) == 0
+    assert main(["explain", *files, "--model", "tinymodels:tiny_classifier", "--input-size", "32",
+                 "--method", "gradient", "--removal", "blur", "road", "mean", "zero", "--out", str(out)]) == 0
     rec = json.loads((out / "results.json").read_text())["images"][0]
     assert {"deletion", "insertion", "road", "mean", "zero"} <= set(rec)
     assert rec["road"]["directions"]["morf"] == "lower is better" and len(rec["road"]["curves"]["morf"]) == 9
@@ -128,7 +128,46 @@ def test_explain_scores_every_removal_asked_for_and_writes_them(tmp_path, image_
     assert 0 <= rec["mean"]["deletion"] <= 1 and rec["zero"]["directions"]["insertion"] == "higher is better"
     import igos
 
+    small = {"input_size": 32}
     with pytest.raises(ValueError, match="unknown removal"):
-        igos.explain(files, "tinymodels:tiny_classifier", "gradient", evaluate=True, removal=["blurr"])
-    only = igos.explain(files[:1], "tinymodels:tiny_classifier", "gradient", evaluate=True, removal="road")[0]
+        igos.explain(files, "tinymodels:tiny_classifier", "gradient", evaluate=True, removal=["blurr"],
+                     model_options=small)
+    only = igos.explain(files[:1], "tinymodels:tiny_classifier", "gradient", evaluate=True, removal="road",
+                        model_options=small)[0]
     assert only.deletion is None and set(only.removals) == {"road"}
+
+
+def test_the_bench_stores_removals_and_scores_older_rows_from_their_maps(tmp_path, image_dir, monkeypatch, capsys):
+    import json
+    import sqlite3
+
+    from igos.cli import main
+    from igos.store import ResultStore
+
+    monkeypatch.syspath_prepend(str(__import__("pathlib").Path(__file__).parent))
+    run = tmp_path / "run"
+    base = ["bench", str(image_dir), "--models", "tinymodels:tiny_classifier", "--input-size", "32",
+            "--methods", "gradient", "center", "--resolutions", "7", "--limit", "4", "--out", str(run)]
+    assert main(base) == 0
+    with ResultStore.open_existing(run) as store:
+        assert all(r["removals"] is None for r in store.rows())
+        before = {(r["image"], r["method"]): r["created"] for r in store.rows()}
+    assert main([*base, "--removal", "blur", "road"]) == 0
+    out = capsys.readouterr().out
+    assert "0 rows written" in out and "6 stored rows scored with the new removal(s)" in out
+    with ResultStore.open_existing(run) as store:
+        rows = store.rows()
+    assert {(r["image"], r["method"]): r["created"] for r in rows} == before  # the methods did not run again
+    for r in rows:
+        assert 0 <= r["removals"]["road"]["morf"] <= 1 and len(r["removals"]["road"]["curves"]["lerf"]) == 9
+    # the stored scores are those a fresh evaluation of the stored map gives
+    fresh = tmp_path / "fresh"
+    assert main([*base[:-1], str(fresh), "--removal", "blur", "road"]) == 0
+    con = sqlite3.connect(fresh / "results.sqlite")
+    query = "SELECT image, method, removals FROM results"
+    new = {(i, m): json.loads(v)["road"]["morf"] for i, m, v in con.execute(query)}
+    con.close()
+    for r in rows:
+        assert r["removals"]["road"]["morf"] == pytest.approx(new[(r["image"], r["method"])], abs=1e-6)
+    assert main(["table", str(run)]) == 0
+    assert "ROAD (noisy linear imputation): morf (lower is better) / lerf (higher is better)" in capsys.readouterr().out

@@ -78,6 +78,9 @@ class BenchSpec:
     objective: bool = False
     images_per_batch: int = 4
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the removal operators every row is scored with (igos.removals); rows stored without one of them gain it
+    #: from their stored map on the next run, without running the method again
+    removals: tuple[str, ...] = ("blur",)
 
 
 @dataclass
@@ -94,6 +97,7 @@ class BenchSummary:
     task_rows: Counter = field(default_factory=Counter)
     task_failures: Counter = field(default_factory=Counter)
     task_errors: dict[str, str] = field(default_factory=dict)  # per task name: its first error, as an example
+    rows_rescored: int = 0  # stored rows that gained the scores of a removal operator they lacked
     workers: int = 1  # units that ran at once (Ray), 1 for the plain run
     ray: Any = None  # igos.distributed.RayStats of a --ray run
 
@@ -117,7 +121,7 @@ def plan_jobs(spec: BenchSpec) -> list[Task]:
         get_method(method).check_options(opts)  # a typo in --set fails before any image is read
 
     def task(method: str, resolution: int, options: dict[str, Any], variant: str = "default") -> Task:
-        return Task.make(method, resolution, options, variant=variant, seed=spec.seed)
+        return Task.make(method, resolution, options, variant=variant, seed=spec.seed, removals=spec.removals)
 
     jobs: list[Task] = []
     for method in spec.methods:
@@ -182,6 +186,34 @@ def _plain(spec: BenchSpec, model_name: str, items: list[Item], jobs: list[Task]
         recorder.write(rec)
     if bar is not None:
         bar.close()
+    summary.rows_rescored += add_missing_removals(store, spec, preset, items)
+
+
+def add_missing_removals(store: ResultStore, spec: BenchSpec, preset: Any, items: list[Item]) -> int:
+    """Scores the stored maps of ``preset``'s rows that lack one of ``spec.removals`` (rows of an earlier run
+    with fewer operators) with it, on the image the row explained: the method does not run again. Returns how
+    many rows gained scores."""
+    import torch
+
+    from .images import load_image
+    from .removals import score_removal
+
+    wanted = [r for r in spec.removals if r != "blur"]
+    sources = {it.name: it.source for it in items}
+    done = 0
+    for row in store.rows(model=preset.name) if wanted else []:
+        have = row.get("removals") or {}
+        missing = [r for r in wanted if r not in have]
+        if not missing or row["image"] not in sources:
+            continue
+        x = load_image(sources[row["image"]], preset.input_size, preset.resize, crop_fraction=preset.crop_fraction,
+                       interpolation=preset.interpolation).unsqueeze(0).to(preset.device)
+        sal = torch.from_numpy(saliency_from_row(row)).unsqueeze(0)
+        target = torch.tensor([row["target"]], device=preset.device)
+        have.update({r: score_removal(preset.model, x, sal, target, r, seed=spec.seed)[0] for r in missing})
+        store.set_removals(row, have)
+        done += 1
+    return done
 
 
 def _on_ray(spec: BenchSpec, model_name: str, items: list[Item], jobs: list[Task], store: ResultStore,

@@ -128,6 +128,9 @@ def _bench_parser(sub: Any, methods: list[str]) -> None:
     be.add_argument("--images-per-batch", type=int, default=4,
                     help="images explained together per method call; rows are saved as each method "
                          "finishes a batch (default 4)")
+    be.add_argument("--removal", nargs="+", default=["blur"], choices=["blur", "road", "mean", "zero"],
+                    help="removal operators every row is scored with: blur (deletion and insertion, the default), "
+                         "road (ROAD's MoRF and LeRF), mean, zero; rows already stored gain the missing ones")
     be.add_argument("--set", nargs="*", default=[], metavar="METHOD.KEY=VALUE",
                     help="method options, e.g. igos.iterations=10 rise.masks=2000")
     _ray_args(be)
@@ -257,12 +260,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
                      limit=args.limit, every=args.every,
                      labels=Path(args.labels) if args.labels else None, imagefolder=args.imagefolder,
                      ablation=args.ablation, objective=args.objective, images_per_batch=args.images_per_batch,
+                     removals=tuple(args.removal),
                      options=parse_method_options(args.set))
     summary = run_bench(spec, args.out, command="igos " + " ".join(map(shlex.quote, sys.argv[1:])), progress=tqdm,
                         ray=_ray_options(args))
     print(f"bench: {summary.rows_written} rows written, {summary.rows_skipped} already there, "
           f"{summary.images_failed} of {summary.images_total} images failed; {summary.wall_seconds:.0f} s"
-          + (f", overhead outside methods and metric {100 * summary.overhead:.2f} %" if summary.rows_written else ""))
+          + (f", overhead outside methods and metric {100 * summary.overhead:.2f} %" if summary.rows_written else "")
+          + (f"; {summary.rows_rescored} stored rows scored with the new removal(s)" if summary.rows_rescored else ""))
     if summary.stalled:
         print(f"warning: {len(summary.stalled)} I-GOS map(s) are flat (all cells equal: they say nothing): "
               + ", ".join(summary.stalled[:10]) + (" …" if len(summary.stalled) > 10 else "")

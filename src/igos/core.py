@@ -5,6 +5,7 @@ errors."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -14,7 +15,7 @@ from torch import Tensor, nn
 from .errors import NonFiniteOutputError
 
 __all__ = ["check_images", "check_finite", "resolve_targets", "class_probability", "class_score", "SCORES",
-           "scores_in_batches", "ImageCounter", "frozen"]
+           "scores_in_batches", "ImageCounter", "frozen", "photo_seed"]
 
 
 def check_images(images: Tensor) -> Tensor:
@@ -157,3 +158,10 @@ def frozen(model: nn.Module) -> Iterator[nn.Module]:
             m.train(mode)
         for p, flag in flags:
             p.requires_grad_(flag)
+
+
+def photo_seed(image: Tensor, seed: int) -> int:
+    """A seed from the photo's pixels and ``seed``: the same photo draws the same map in any batch."""
+    digest = hashlib.blake2b(image.detach().float().cpu().numpy().tobytes(), digest_size=8,
+                             key=str(int(seed)).encode()).digest()
+    return int.from_bytes(digest, "little") & (2**63 - 1)

@@ -9,7 +9,7 @@ Exactly (docs/evaluation.md, "ROAD"):
 3. Imputation on the ``[0, 1]`` pixels (before the model's normalisation): every imputed pixel is the weighted mean
    of its 8 neighbours inside the image (1/6 for the sides, 1/12 for the diagonals), one linear system for all
    imputed pixels and channels, solved by preconditioned conjugate gradients on the images' device; then
-   ``N(0, 0.01²)`` noise on each imputed value (seeded).
+   ``N(0, 0.01²)`` noise on each imputed value (seeded by the photo and ``seed``: the same in any batch).
 4. Score: the target's softmax probability; MoRF and LeRF are the means over the 9 fractions (MoRF lower is
    better, LeRF higher is better); ``combined = (LeRF − MoRF) / 2`` (higher is better).
 """
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .core import check_images, class_probability, frozen, resolve_targets
+from .core import check_images, class_probability, frozen, photo_seed, resolve_targets
 from .metrics import check_saliency
 
 __all__ = ["RoadScores", "road", "road_order", "impute", "FRACTIONS", "NEIGHBOURS"]
@@ -62,17 +62,36 @@ def road_order(saliency: Tensor, size: tuple[int, int], seed: int = 0) -> Tensor
 
 
 def _neighbour_sum(x: Tensor) -> Tensor:
-    """``Σ_n w_n x_n`` over the 8 neighbours inside the image (zero padding drops the outside ones)."""
-    c = x.shape[1]
-    k = torch.tensor(NEIGHBOURS, device=x.device, dtype=x.dtype).view(1, 1, 3, 3).expand(c, 1, 3, 3)
-    return F.conv2d(x, k, padding=1, groups=c)
+    """``Σ_n w_n x_n`` over the 8 neighbours inside the image (zero padding drops the outside ones): the
+    :data:`NEIGHBOURS` stencil as shifted sums (twice as fast as a float64 convolution on the CPU)."""
+    h, w = x.shape[-2:]
+    p = F.pad(x, (1, 1, 1, 1))
+    sides = p[..., 0:h, 1:w + 1] + p[..., 2:h + 2, 1:w + 1] + p[..., 1:h + 1, 0:w] + p[..., 1:h + 1, 2:w + 2]
+    corners = p[..., 0:h, 0:w] + p[..., 0:h, 2:w + 2] + p[..., 2:h + 2, 0:w] + p[..., 2:h + 2, 2:w + 2]
+    return sides * NEIGHBOURS[0][1] + corners * NEIGHBOURS[0][0]
 
 
-def impute(images: Tensor, unknown: Tensor, *, tol: float = 1e-7, max_iterations: int = 5000) -> Tensor:
+def _coarse_guess(x: Tensor, unknown: Tensor) -> Tensor | None:
+    """A start for the solve: the same problem on a grid half as fine (a 2×2 block is unknown when any of its
+    pixels is), solved the same way, upsampled. Holes of hundreds of pixels converge in far fewer iterations
+    from it (cascadic multigrid). ``None`` below 32 pixels a side."""
+    h, w = x.shape[-2:]
+    if min(h, w) < 32:
+        return None
+    size = ((h + 1) // 2, (w + 1) // 2)
+    coarse_x = F.interpolate(x, size=size, mode="area") if h % 2 == 0 and w % 2 == 0 else \
+        F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    coarse_u = F.max_pool2d(unknown.to(x.dtype), 2, ceil_mode=True) > 0
+    solved = impute(coarse_x, coarse_u, tol=1e-4)
+    return F.interpolate(solved, size=(h, w), mode="bilinear", align_corners=False)
+
+
+def impute(images: Tensor, unknown: Tensor, *, tol: float = 1e-7, max_iterations: int = 10000) -> Tensor:
     """Every ``unknown`` pixel (``[B, 1, H, W]``, true = impute) set to the weighted mean of its neighbours: the
     linear system ``S_i x_i − Σ_{n unknown} w_n x_n = Σ_{n known} w_n x_n`` (``S_i`` the weights inside the
     image), solved for all images and channels at once by conjugate gradients with a Jacobi preconditioner, in
-    float64, to a relative residual of ``tol``. Known pixels are returned as they are; no noise is added."""
+    float64, to a relative residual of ``tol``, from the coarse grid's solution. Known pixels are returned as
+    they are; no noise is added."""
     x = images.double()
     u = unknown.to(x.dtype).expand_as(x)
     weight = _neighbour_sum(torch.ones_like(x[:, :1])).expand_as(x)  # S_i
@@ -81,22 +100,24 @@ def impute(images: Tensor, unknown: Tensor, *, tol: float = 1e-7, max_iterations
         return u * (weight * v - _neighbour_sum(v))
 
     b = u * _neighbour_sum(x * (1 - u))
-    v = u * x  # the start: the pixels as they were (any start converges)
+    guess = _coarse_guess(x, unknown)
+    v = u * (x if guess is None else guess)  # any start converges; the coarse solution is close
     r = b - apply(v)
     z = r / weight
     p = z.clone()
     rz = (r * z).sum((2, 3), keepdim=True)
-    norm_b = b.pow(2).sum((2, 3), keepdim=True).sqrt().clamp_min(1e-30)
-    for _ in range(max_iterations):
-        if bool((r.pow(2).sum((2, 3), keepdim=True).sqrt() <= tol * norm_b).all()):
+    tiny = torch.finfo(x.dtype).tiny
+    norm_b = b.pow(2).sum((2, 3), keepdim=True).sqrt().clamp_min(tiny)
+    for k in range(max_iterations):
+        if k % 10 == 0 and bool((r.pow(2).sum((2, 3), keepdim=True).sqrt() <= tol * norm_b).all()):
             break
         ap = apply(p)
-        alpha = rz / (p * ap).sum((2, 3), keepdim=True).clamp_min(1e-300)
+        alpha = rz / (p * ap).sum((2, 3), keepdim=True).clamp_min(tiny)
         v = v + alpha * p
         r = r - alpha * ap
         z = r / weight
         rz_new = (r * z).sum((2, 3), keepdim=True)
-        p = z + (rz_new / rz.clamp_min(1e-300)) * p
+        p = z + (rz_new / rz.clamp_min(tiny)) * p
         rz = rz_new
     return (x * (1 - u) + v * u).to(images.dtype)
 
@@ -111,16 +132,18 @@ def road(
     noise: float = 0.01,
     seed: int = 0,
     batch_size: int = 32,
+    tol: float = 1e-5,
 ) -> RoadScores:
     """ROAD's MoRF and LeRF of saliency maps ``[B, h, w]`` (any resolution) for ``images`` ``[B, 3, H, W]`` in
-    ``[0, 1]`` (see the module docstring). ``seed`` draws the tie-breaker and the imputation noise."""
+    ``[0, 1]`` (see the module docstring). ``seed`` draws the tie-breaker and the imputation noise. ``tol``: the
+    solve's relative residual; at 1e-5 the imputed values lie within about 2e-4 of the exact solution on a
+    224×224 photo with 90 % removed, a fiftieth of the noise's σ (at 1e-7: 2e-6, at 1.5× the cost)."""
     images = check_images(images)
     b, _, h, w = images.shape
     saliency = check_saliency(saliency, images)
     fr = torch.tensor(list(fractions), dtype=torch.float64)
     ranks = road_order(saliency, (h, w), seed).view(b, 1, h, w)
     counts = (fr * h * w).floor().long().to(images.device)
-    g = torch.Generator(device=images.device).manual_seed(int(seed) + 1)
     n = len(fr)
     with frozen(model), torch.no_grad():
         targets = resolve_targets(model, images, target, batch_size)
@@ -128,7 +151,8 @@ def road(
         for i in range(b):  # one photo at a time: its 9 MoRF and 9 LeRF images are imputed together
             top = ranks[i] < counts.view(-1, 1, 1)  # [P, H, W]: the top ⌊p·H·W⌋ pixels
             mask = torch.cat([top, ~top]).unsqueeze(1)  # MoRF imputes them, LeRF all but them
-            filled = impute(images[i].expand(2 * n, 3, h, w), mask)
+            filled = impute(images[i].expand(2 * n, 3, h, w), mask, tol=tol)
+            g = torch.Generator(device=images.device).manual_seed(photo_seed(images[i], seed))  # batch-independent
             eps = torch.randn(filled.shape, generator=g, device=images.device, dtype=filled.dtype)
             filled = filled + noise * eps * mask
             t = targets[i].expand(2 * n)

@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS results (
     direction_sum REAL,
     path_delta REAL,
     flat INTEGER,
+    removals TEXT,
     saliency BLOB,
     saliency_shape TEXT,
     version TEXT,
@@ -77,7 +78,7 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 #: the store's schema version (SQLite's ``PRAGMA user_version``): a store opened by this igos is migrated to it
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _migrate_1(db: sqlite3.Connection) -> None:
@@ -108,8 +109,14 @@ def _migrate_3(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE results ADD COLUMN flat INTEGER")
 
 
-_MIGRATIONS = {1: _migrate_1, 2: _migrate_2, 3: _migrate_3}
-_JSON_COLUMNS = ("settings", "x", "deletion_curve", "insertion_curve", "saliency_shape")
+def _migrate_4(db: sqlite3.Connection) -> None:
+    """Version 4: scores under removal operators other than the blur (JSON: ``{"road": {"morf": …}, …}``)."""
+    if "removals" not in {r[1] for r in db.execute("PRAGMA table_info(results)")}:
+        db.execute("ALTER TABLE results ADD COLUMN removals TEXT")
+
+
+_MIGRATIONS = {1: _migrate_1, 2: _migrate_2, 3: _migrate_3, 4: _migrate_4}
+_JSON_COLUMNS = ("settings", "x", "deletion_curve", "insertion_curve", "saliency_shape", "removals")
 _FILTERS = ("image", "model", "method", "variant", "resolution", "settings_hash")
 
 
@@ -211,6 +218,13 @@ class ResultStore:
             out.append(d)
         return out
 
+    def set_removals(self, row: dict[str, Any], removals: dict[str, Any]) -> None:
+        """Replace a stored row's scores under other removal operators (one transaction)."""
+        key = tuple(row[k] for k in _FILTERS)
+        with self.db:
+            self.db.execute(f"UPDATE results SET removals = ? WHERE {' AND '.join(f'{k} = ?' for k in _FILTERS)}",
+                            (json.dumps(removals), *key))
+
     def failures(self) -> list[Failure]:
         """Every failure recorded, oldest first."""
         return [Failure(image, stage, error, model) for image, model, stage, error in
@@ -274,6 +288,7 @@ def record_to_row(e: Explanation, job: Task, key: str, settings: dict[str, Any])
         "backward_images": e.backward_images, "final_objective": trace.get("final_objective"),
         **dict(zip(("direction_sum", "path_delta"), completeness(trace))),
         "flat": None if trace.get("flat") is None else int(bool(trace["flat"])),
+        "removals": e.removals,
         "saliency": sal.tobytes(), "saliency_shape": list(sal.shape), "version": __version__,
         "created": time.time(),
     }

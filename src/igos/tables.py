@@ -18,8 +18,8 @@ from .tablefmt import Entry, markdown, to_csv, write
 
 __all__ = ["Cell", "latest_settings", "summarise", "main_table", "runtime_table", "ablation_table", "objective_table",
            "per_image_table", "t_critical", "sections", "render", "display_name", "method_order", "column", "label",
-           "area", "by_image", "paired_wins", "paired_table", "flat_table", "controls_table", "CONTROLS", "write",
-           "DEFAULT_PAIRED"]
+           "area", "by_image", "paired_wins", "paired_table", "flat_table", "controls_table", "CONTROLS",
+           "removal_table", "REMOVAL_METRICS", "write", "DEFAULT_PAIRED"]
 
 #: the method the paired table compares every other method with
 DEFAULT_PAIRED = "igos"
@@ -237,6 +237,57 @@ def paired_table(rows: list[dict[str, Any]], model: str, reference: str = DEFAUL
     return header, body
 
 
+#: per removal operator other than the blur: its two metrics, the first lower-is-better, the second higher
+REMOVAL_METRICS = {"road": ("morf", "lerf"), "mean": ("deletion", "insertion"), "zero": ("deletion", "insertion")}
+
+
+def removal_table(rows: list[dict[str, Any]], model: str, removal: str, paired: Iterable[str] = ()
+                  ) -> tuple[list[str], list[list[Any]]] | None:
+    """Methods × resolutions under ``removal`` (``road``: MoRF / LeRF; ``mean``, ``zero``: deletion /
+    insertion): mean ± 95 % CI of each, the best per column marked, and for each method in ``paired`` its
+    per-photo wins (first metric / second / their gap) against every other method. None without such scores."""
+    low, high = REMOVAL_METRICS[removal]
+    scored = [{**r, low: r["removals"][removal][low], high: r["removals"][removal][high]} for r in rows
+              if r["model"] == model and r["variant"] == "default" and removal in (r.get("removals") or {})]
+    if not scored:
+        return None
+    by = by_image(scored, model)
+    resolutions = sorted({k[2] for k in by}, key=area, reverse=True)
+    header = ["method"] + [label(r) for r in resolutions]
+    means = {k: (statistics.mean(v[low] for v in got.values()), ci([v[low] for v in got.values()]),
+                 statistics.mean(v[high] for v in got.values()), ci([v[high] for v in got.values()]), len(got))
+             for k, got in by.items()}
+    best = {r: (min(m[0] for k, m in means.items() if k[2] == r), max(m[2] for k, m in means.items() if k[2] == r))
+            for r in resolutions}
+    body = []
+    for m in method_order({k[0] for k in by}):
+        line: list[Any] = [display_name(m)]
+        for r in resolutions:
+            c = means.get((m, "default", r))
+            ranked = c is not None and sum(k[2] == r for k in means) > 1
+            line.append("–" if c is None else Entry(((_fmt(c[0], c[1]), ranked and c[0] == best[r][0]),
+                                                     (_fmt(c[2], c[3]), ranked and c[2] == best[r][1])),
+                                                    f" (n={c[4]})"))
+        body.append(line)
+    for reference in paired:
+        if any(k[0] == reference for k in by):
+            body.append([f"{display_name(reference)}: wins {low} / {high} / gap against"] + [""] * len(resolutions))
+            for m in method_order({k[0] for k in by if k[0] != reference}):
+                line = [f"  {display_name(m)}"]
+                for r in resolutions:
+                    mine, theirs = _renamed(by.get((reference, "default", r), {}), low, high), \
+                        _renamed(by.get((m, "default", r), {}), low, high)
+                    d, ins, gap, n = paired_wins(mine, theirs)
+                    line.append(f"{d} / {ins} / {gap} of {n}" if n else "–")
+                body.append(line)
+    return header, body
+
+
+def _renamed(rows: dict[str, dict], low: str, high: str) -> dict[str, dict]:
+    """``{image: row}`` with ``low`` and ``high`` as ``deletion`` and ``insertion`` (what paired_wins reads)."""
+    return {i: {"deletion": r[low], "insertion": r[high]} for i, r in rows.items()}
+
+
 #: the model-blind controls a method must beat (igos.methods.controls); ``random`` is shown in the main table
 CONTROLS = ("center", "edges")
 
@@ -362,6 +413,12 @@ def sections(rows: list[dict[str, Any]], paired: Iterable[str] = (DEFAULT_PAIRED
             if table and table[1]:
                 out.append((f"Paired wins of {display_name(reference)}, photo by photo: deletion / insertion / "
                             f"insertion − deletion, {model}", *table))
+        for removal, (low, high) in REMOVAL_METRICS.items():
+            table = removal_table(rows, model, removal, paired)
+            if table:
+                name = "ROAD (noisy linear imputation)" if removal == "road" else f"removal towards the {removal}"
+                out.append((f"{name}: {low} (lower is better) / {high} (higher is better), {model}; mean ± 95 % CI, "
+                            "best per column in bold; paired wins", *table))
         against = controls_table(rows, model)
         if against:
             out.append((f"Against the model-blind controls: per-photo wins deletion / insertion, and whether the "

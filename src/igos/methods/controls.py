@@ -10,7 +10,6 @@ Each works at any resolution; the cells are the metric's blocks (:func:`igos.per
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..core import photo_seed
 from ..perturb import cell_pool
 from .common import Attribution
 from .options import MethodOptions, Size
@@ -26,16 +26,9 @@ from .registry import MethodSpec
 __all__ = ["random_map", "center_map", "edges_map", "RANDOM", "CENTER", "EDGES"]
 
 
-def _photo_seed(image: Tensor, seed: int) -> int:
-    """A seed from the photo's pixels and ``seed``: the same photo draws the same map in any batch."""
-    digest = hashlib.blake2b(image.detach().float().cpu().numpy().tobytes(), digest_size=8,
-                             key=str(int(seed)).encode()).digest()
-    return int.from_bytes(digest, "little") & (2**63 - 1)
-
-
 def _random(model: nn.Module, images: Tensor, targets: Tensor, *, baseline: None, size: Size, seed: int,
             options: MethodOptions) -> Attribution:
-    maps = [torch.rand(size, generator=torch.Generator().manual_seed(_photo_seed(x, seed)), dtype=torch.float64)
+    maps = [torch.rand(size, generator=torch.Generator().manual_seed(photo_seed(x, seed)), dtype=torch.float64)
             for x in images]
     return Attribution(torch.stack(maps).to(images.device, images.dtype))
 
