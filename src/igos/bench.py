@@ -34,16 +34,16 @@ __all__ = ["BenchSpec", "Variant", "ABLATIONS", "SAME_LAMBDA", "plan_jobs", "run
            "BenchSummary", "bench_items", "row_key", "record_to_row", "settings_of", "saliency_from_row",
            "BenchRecorder"]
 
+
 @dataclass(frozen=True)
 class Variant:
     """A named variant of a method that the bench runs beside its default and the tables label: ``options``
-    are added to the method's (``same_lambda``: Mask takes I-GOS's λ1, λ2 at each resolution)."""
+    are added to the method's."""
 
     name: str
     method: str
     options: tuple[tuple[str, Any], ...]
     label: str
-    same_lambda: bool = False
 
 
 #: I-GOS's ablations (the paper's Table 4)
@@ -53,7 +53,8 @@ ABLATIONS = (
     Variant("fixed-step", "igos", (("fixed_step", 1.0),), "fixed step (1)"),
 )
 #: Mask under I-GOS's λ1, λ2 and TV exponent 2 (the paper's Table 5: final objectives under the same λ)
-SAME_LAMBDA = Variant("same-lambda", "mask", (("tv_beta", 2.0),), "Mask (same λ1, λ2, β = 2)", same_lambda=True)
+#: (plan_jobs adds I-GOS's resolved λ1, λ2 at each resolution)
+SAME_LAMBDA = Variant("same-lambda", "mask", (("tv_beta", 2.0),), "Mask (same λ1, λ2, β = 2)")
 
 
 @dataclass

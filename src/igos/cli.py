@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .models import DTYPES
+from .removals import REMOVALS
 
 __all__ = ["main", "build_parser"]
 
@@ -92,7 +93,7 @@ def _explain_parser(sub: Any, methods: list[str]) -> None:
     ex.add_argument("--target", default=None, help="class index for all images, or one per image: 3,17,…")
     ex.add_argument("--out", default="igos-out", help="output folder (default igos-out)")
     ex.add_argument("--evaluate", action="store_true", help="also compute deletion (↓) and insertion (↑)")
-    ex.add_argument("--removal", nargs="+", default=["blur"], choices=["blur", "road", "mean", "zero"],
+    ex.add_argument("--removal", nargs="+", default=["blur"], choices=list(REMOVALS),
                     help="removal operators the maps are scored with (implies --evaluate): blur (deletion and "
                          "insertion, the default), road (ROAD's MoRF ↓ and LeRF ↑), mean, zero")
     ex.add_argument("--resize", choices=["squash", "crop"], default=None, help="default: the model preset's")
@@ -128,7 +129,7 @@ def _bench_parser(sub: Any, methods: list[str]) -> None:
     be.add_argument("--images-per-batch", type=int, default=4,
                     help="images explained together per method call; rows are saved as each method "
                          "finishes a batch (default 4)")
-    be.add_argument("--removal", nargs="+", default=["blur"], choices=["blur", "road", "mean", "zero"],
+    be.add_argument("--removal", nargs="+", default=["blur"], choices=list(REMOVALS),
                     help="removal operators every row is scored with: blur (deletion and insertion, the default), "
                          "road (ROAD's MoRF and LeRF), mean, zero; rows already stored gain the missing ones")
     be.add_argument("--set", nargs="*", default=[], metavar="METHOD.KEY=VALUE",

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .core import check_images, class_probability, frozen, photo_seed, resolve_targets
-from .metrics import check_saliency
+from .metrics import cell_ranks, check_saliency
 
 __all__ = ["RoadScores", "road", "road_order", "impute", "FRACTIONS", "NEIGHBOURS"]
 
@@ -55,10 +55,7 @@ def road_order(saliency: Tensor, size: tuple[int, int], seed: int = 0) -> Tensor
     lo, hi = flat.amin(1, keepdim=True), flat.amax(1, keepdim=True)
     scaled = (flat - lo) / (hi - lo).clamp_min(1e-12)
     tie = torch.randn(flat.shape[1], generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64)
-    order = torch.argsort(-(scaled + 1e-4 * tie.to(flat.device)), dim=1, stable=True)
-    ranks = torch.empty_like(order)
-    ranks.scatter_(1, order, torch.arange(flat.shape[1], device=flat.device).expand_as(order))
-    return ranks
+    return cell_ranks(scaled + 1e-4 * tie.to(flat.device))  # the metric's ranking, highest first, stable
 
 
 def _neighbour_sum(x: Tensor) -> Tensor:

@@ -27,12 +27,13 @@ def ci(values: list[float]) -> float:
     return t_critical(len(values)) * statistics.stdev(values) / math.sqrt(len(values))
 
 
-def paired_wins(mine: dict[str, dict], theirs: dict[str, dict]) -> tuple[int, int, int, int]:
-    """On the photos both ``{image: row}`` hold: how often ``mine`` has the lower deletion, the higher
-    insertion and the larger insertion − deletion (ties are no wins), and how many photos that is."""
+def paired_wins(mine: dict[str, dict], theirs: dict[str, dict], low: str = "deletion", high: str = "insertion"
+                ) -> tuple[int, int, int, int]:
+    """On the photos both ``{image: row}`` hold: how often ``mine`` has the lower ``low`` (deletion, or ROAD's
+    MoRF), the higher ``high`` (insertion, LeRF) and the larger ``high − low`` (ties are no wins), and how many
+    photos that is."""
     both = sorted(set(mine) & set(theirs))
-    d = sum(mine[i]["deletion"] < theirs[i]["deletion"] for i in both)
-    ins = sum(mine[i]["insertion"] > theirs[i]["insertion"] for i in both)
-    gap = sum(mine[i]["insertion"] - mine[i]["deletion"] > theirs[i]["insertion"] - theirs[i]["deletion"]
-              for i in both)
+    d = sum(mine[i][low] < theirs[i][low] for i in both)
+    ins = sum(mine[i][high] > theirs[i][high] for i in both)
+    gap = sum(mine[i][high] - mine[i][low] > theirs[i][high] - theirs[i][low] for i in both)
     return d, ins, gap, len(both)

@@ -275,17 +275,11 @@ def removal_table(rows: list[dict[str, Any]], model: str, removal: str, paired: 
             for m in method_order({k[0] for k in by if k[0] != reference}):
                 line = [f"  {display_name(m)}"]
                 for r in resolutions:
-                    mine, theirs = _renamed(by.get((reference, "default", r), {}), low, high), \
-                        _renamed(by.get((m, "default", r), {}), low, high)
-                    d, ins, gap, n = paired_wins(mine, theirs)
+                    d, ins, gap, n = paired_wins(by.get((reference, "default", r), {}), by.get((m, "default", r), {}),
+                                                 low, high)
                     line.append(f"{d} / {ins} / {gap} of {n}" if n else "–")
                 body.append(line)
     return header, body
-
-
-def _renamed(rows: dict[str, dict], low: str, high: str) -> dict[str, dict]:
-    """``{image: row}`` with ``low`` and ``high`` as ``deletion`` and ``insertion`` (what paired_wins reads)."""
-    return {i: {"deletion": r[low], "insertion": r[high]} for i, r in rows.items()}
 
 
 #: the model-blind controls a method must beat (igos.methods.controls); ``random`` is shown in the main table
@@ -322,7 +316,7 @@ def _against_controls(mine: dict[str, dict], controls: dict[str, dict[str, dict]
         if not n:
             continue
         both = sorted(set(mine) & set(theirs))
-        mean = {k: statistics.mean(rows[i][k] for i in both) for rows in (mine,) for k in ("deletion", "insertion")}
+        mean = {k: statistics.mean(mine[i][k] for i in both) for k in ("deletion", "insertion")}
         other = {k: statistics.mean(theirs[i][k] for i in both) for k in ("deletion", "insertion")}
         if mean["deletion"] >= other["deletion"]:
             lost.append(f"deletion of {name}")

@@ -14,7 +14,7 @@ as before; while an option holds it, the bench's settings hash leaves it out, so
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -136,9 +136,3 @@ class MethodOptions:
     def replace(self: O, **changes: Any) -> O:
         """A copy with ``changes`` (validated again)."""
         return dataclasses.replace(self, **changes)
-
-
-def fill(options: O, **defaults: Callable[[], Any]) -> O:
-    """``options`` with each field that is ``None`` set to its ``defaults`` factory's value."""
-    changes = {k: make() for k, make in defaults.items() if getattr(options, k) is None}
-    return options.replace(**changes) if changes else options
