@@ -1,18 +1,19 @@
-"""What every method and the metric share, below both: input checks, target resolution, class scores, the
-model's frozen state and the count of images through it. A leaf module: it imports nothing from igos but the
-errors."""
+"""What every method and the metric share, below both: input checks, target binding, target scores, the
+model's frozen state and the count of images through it. It imports nothing from igos but the errors and the
+targets (:mod:`igos.targets`)."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from .errors import NonFiniteOutputError
+from .targets import Scored, bind
 
 __all__ = ["check_images", "check_finite", "resolve_targets", "class_probability", "class_score", "SCORES",
            "scores_in_batches", "ImageCounter", "frozen", "photo_seed"]
@@ -48,23 +49,29 @@ def check_finite(logits: Tensor) -> Tensor:
 
 
 def class_probability(model: nn.Module, images: Tensor, targets: Tensor) -> Tensor:
-    """Softmax probability of each image's target class: ``[N, 3, H, W], [N] -> [N]``."""
+    """The target's score of each image: ``[N, 3, H, W], [N] -> [N]``. For a :class:`igos.targets.Scored` model
+    ``targets`` are the rows' image indices and the score is its bound target's (a class's softmax probability by
+    default); for a bare classifier they are class indices, scored by their softmax probability."""
+    if isinstance(model, Scored):
+        return model.score(images, targets, "probability")
     logits = check_finite(model(images))
     return logits.softmax(dim=1).gather(1, targets.view(-1, 1)).squeeze(1)
 
 
-#: what an optimised mask's objective measures of the target class: its softmax probability ``p`` (the
-#: papers'), or its log-odds ``log p − log(1 − p)`` = the logit minus the log-sum-exp of the other logits,
-#: which does not saturate on confident photos (``p = σ(log-odds)``)
+#: what an optimised mask's objective measures of the target: its score ``p`` (the papers': a class's softmax
+#: probability), or its log-odds ``log p − log(1 − p)`` (for a class: the logit minus the log-sum-exp of the
+#: other logits), which does not saturate on confident photos (``p = σ(log-odds)``)
 SCORES = ("probability", "log-odds")
 
 
 def class_score(model: nn.Module, images: Tensor, targets: Tensor, kind: str = "probability") -> Tensor:
-    """The target class's ``kind`` score (see ``SCORES``): ``[N, 3, H, W], [N] -> [N]``."""
+    """The target's ``kind`` score (see ``SCORES``): ``[N, 3, H, W], [N] -> [N]``."""
     if kind == "probability":
         return class_probability(model, images, targets)
     if kind != "log-odds":
         raise ValueError(f"score must be one of {', '.join(SCORES)}, got {kind!r}")
+    if isinstance(model, Scored):
+        return model.score(images, targets, "log-odds")
     logits = check_finite(model(images))
     own = logits.gather(1, targets.view(-1, 1))
     others = logits.scatter(1, targets.view(-1, 1), float("-inf")).logsumexp(dim=1, keepdim=True)
@@ -83,37 +90,9 @@ def scores_in_batches(
     return torch.cat(out)
 
 
-def resolve_targets(
-    model: nn.Module, images: Tensor, target: int | Sequence[int] | Tensor | None, batch_size: int = 32
-) -> Tensor:
-    """Target class per image as a ``[B]`` long tensor on the images' device.
-
-    ``None`` takes the model's top-1 class on the clean image; an int applies to every image;
-    a sequence gives one class per image. Out-of-range classes raise ``ValueError``.
-    """
-    b = images.shape[0]
-    with torch.no_grad():
-        first = check_finite(model(images[:1]))
-    num_classes = first.shape[1]
-    if target is None:
-        with torch.no_grad():
-            logits = torch.cat(
-                [first] + [check_finite(model(images[i : i + batch_size])) for i in range(1, b, batch_size)]
-            )
-        return logits.argmax(dim=1)
-    t = torch.as_tensor(target, device=images.device).long().flatten()
-    if t.numel() == 1:
-        t = t.expand(b).clone()
-    if t.numel() != b:
-        raise ValueError(f"got {t.numel()} targets for {b} images; give one per image or one for all")
-    bad = (t < 0) | (t >= num_classes)
-    if bad.any():
-        i = int(bad.nonzero()[0])
-        raise ValueError(
-            f"target class {int(t[i])} (image {i}) is out of range: the model has {num_classes} "
-            f"classes, 0..{num_classes - 1}"
-        )
-    return t
+def resolve_targets(model: nn.Module, images: Tensor, target: Any, batch_size: int = 32) -> tuple[Scored, Tensor]:
+    """``model`` with ``target`` bound to ``images`` (:func:`igos.targets.bind`), and the rows to score them with."""
+    return bind(model, images, target, batch_size)
 
 
 class ImageCounter:

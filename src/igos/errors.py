@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 
 __all__ = ["IgosError", "InvalidOptionError", "UnknownOptionError", "ImageLoadError", "ModelLoadError",
-           "ModelOutputError", "NonFiniteOutputError", "UnsupportedLayerError", "MissingDependencyError"]
+           "ModelOutputError", "NonFiniteOutputError", "UnsupportedLayerError", "MissingDependencyError",
+           "TargetError", "UnsupportedTargetError"]
 
 
 class IgosError(Exception):
@@ -52,3 +53,12 @@ class UnsupportedLayerError(IgosError, TypeError):
 
 class MissingDependencyError(IgosError, ImportError):
     """An optional extra a method or command needs is not installed (says what to install)."""
+
+
+class TargetError(IgosError, ValueError):
+    """A target does not fit the model or the photo: a class out of range, a box outside the photo, a mask of the
+    wrong size, a label the detector does not output there (names the target, the image and what is expected)."""
+
+
+class UnsupportedTargetError(IgosError, ValueError):
+    """A method cannot honestly explain this kind of target (says why, and which methods can)."""

@@ -13,8 +13,9 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from .errors import ImageLoadError, MissingDependencyError
+from .targets import Geometry
 
-__all__ = ["ImageLoadError", "load_image", "load_view", "find_images", "demo_images", "view_for",
+__all__ = ["ImageLoadError", "load_image", "load_view", "find_images", "demo_images", "view_for", "photo_geometry",
            "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = {
@@ -114,6 +115,21 @@ def load_image(
             rgb = rgb.crop(box)
         data = torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255.0)
     return data.permute(2, 0, 1).contiguous().clamp_(0.0, 1.0)
+
+
+def photo_geometry(path: str | os.PathLike, size: int | tuple[int, int] = 224, resize: str = "squash", *,
+                   crop_fraction: float = 0.875) -> Geometry:
+    """How :func:`load_image` maps the photo's pixels to the input's (for boxes and masks given on the photo)."""
+    out_h, out_w = (size, size) if isinstance(size, int) else size
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageLoadError(path, f"cannot be read ({exc})") from None
+    if resize == "squash":
+        return Geometry((w, h), (out_w, out_h), (out_w / w, out_h / h))
+    rw, rh, left, top = _center_crop_box(w, h, out_w, out_h, crop_fraction)
+    return Geometry((w, h), (out_w, out_h), (rw / w, rh / h), (left, top))
 
 
 def find_images(inputs: Iterable[str | os.PathLike], recursive: bool = True) -> list[Path]:

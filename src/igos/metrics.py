@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +22,7 @@ from torch import Tensor, nn
 
 from .core import check_images, class_probability, frozen, resolve_targets
 from .perturb import blurred_baseline
+from .targets import target_labels
 
 __all__ = ["Scores", "deletion_insertion", "curve_steps", "cell_ranks", "auc", "check_saliency", "DIRECTIONS"]
 
@@ -35,8 +37,9 @@ class Scores:
         deletion: ``[B]`` AUC of the deletion curve (lower is better).
         insertion: ``[B]`` AUC of the insertion curve (higher is better).
         x: ``[P]`` fraction of cells moved at each curve point.
-        deletion_curve, insertion_curve: ``[B, P]`` class probability at each point.
-        target: ``[B]`` the class scored.
+        deletion_curve, insertion_curve: ``[B, P]`` the target's score at each point (a class's probability).
+        target: ``[B]`` the class scored (``-1`` for a set or a callable target).
+        bound: the bound target scored (:class:`igos.targets.Bound`).
     """
 
     deletion: Tensor
@@ -45,6 +48,7 @@ class Scores:
     deletion_curve: Tensor
     insertion_curve: Tensor
     target: Tensor
+    bound: Any = None
 
 
 def curve_steps(n: int) -> list[int]:
@@ -118,7 +122,7 @@ def deletion_insertion(
     counts = torch.tensor(curve_steps(n), device=images.device)
     p = counts.numel()
     with frozen(model), torch.no_grad():
-        targets = resolve_targets(model, images, target, batch_size)
+        scored, rows = resolve_targets(model, images, target, batch_size)
         if baseline is None:
             baseline = blurred_baseline(images)
         ranks = cell_ranks(saliency).view(b, 1, sh, sw)
@@ -135,7 +139,7 @@ def deletion_insertion(
             x, x0 = images[ib], baseline[ib]
             deleted = x + (x0 - x) * m
             inserted = x0 + (x - x0) * m
-            probs = class_probability(model, torch.cat([deleted, inserted]), targets[ib].repeat(2))
+            probs = class_probability(scored, torch.cat([deleted, inserted]), rows[ib].repeat(2))
             del_scores[start : start + len(chunk)] = probs[: len(chunk)]
             ins_scores[start : start + len(chunk)] = probs[len(chunk) :]
     x_axis = counts.to(torch.float64) / n
@@ -147,5 +151,6 @@ def deletion_insertion(
         x=x_axis,
         deletion_curve=del_curve,
         insertion_curve=ins_curve,
-        target=targets,
+        target=target_labels(scored.bound, images.device),
+        bound=scored.bound,
     )

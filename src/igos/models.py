@@ -9,17 +9,17 @@ in :mod:`igos.sources`, with :func:`igos.sources.load_model`; each takes its pre
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from .core import frozen
-from .errors import ModelLoadError, ModelOutputError
+from .errors import ModelLoadError
+from .outputs import logits_of, model_output, to_float32
 
 __all__ = [
     "Classifier",
@@ -39,7 +39,9 @@ DTYPES = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 class Classifier(nn.Module):
-    """Wraps a network so that it takes ``[B, 3, H, W]`` images in ``[0, 1]`` and returns logits.
+    """Wraps a network so that it takes ``[B, 3, H, W]`` images in ``[0, 1]`` and returns its output in a form
+    igos scores (:func:`igos.outputs.model_output`: a classifier's logits, a segmenter's ``[N, C, h, w]`` logits, a
+    detector's list of dicts).
 
     ``channels_last=True`` runs a convolutional network in the channels-last memory format
     (weights and inputs), 1.7–2.5× faster on CPUs for EfficientNet-Lite0; values are unchanged
@@ -75,32 +77,10 @@ class Classifier(nn.Module):
             x = x.contiguous(memory_format=torch.channels_last)
         autocast = DTYPES[self._dtype]
         if autocast is None:
-            return logits_of(self.net(x))
+            return model_output(self.net(x))
         with torch.autocast(x.device.type, dtype=autocast):
-            out = logits_of(self.net(x))
-        return out.float()
-
-
-def logits_of(output: Any) -> Tensor:
-    """The ``[N, classes]`` logits in a model's output: a tensor, a ``ModelOutput``/dict's ``logits``, an
-    object's ``.logits``, or the first element of a tuple or list. ``TypeError`` naming what was found
-    when there are none."""
-    found = output
-    if isinstance(output, Mapping):
-        found = output.get("logits", output.get("logit"))
-    elif not isinstance(output, Tensor) and hasattr(output, "logits"):
-        found = output.logits
-    elif isinstance(output, (tuple, list)) and output:
-        found = output[0]
-    if isinstance(found, Tensor) and found.dim() == 2:
-        return found
-    what = type(output).__name__
-    if isinstance(output, Mapping):
-        what += f" with keys {list(output)[:8]}"
-    elif isinstance(output, Tensor):
-        what = f"a tensor of shape {tuple(output.shape)}"
-    raise ModelOutputError(f"the model returned {what}; igos needs [N, classes] logits: a tensor, or a tuple, dict or "
-                    "ModelOutput that holds them first or under 'logits'")
+            out = model_output(self.net(x))
+        return to_float32(out)
 
 
 @dataclass

@@ -16,15 +16,18 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .core import check_finite, frozen
-from .images import ImageLoadError, load_image
+from .core import frozen
+from .errors import NonFiniteOutputError, TargetError
+from .images import ImageLoadError, load_image, photo_geometry
 from .methods import get_method
 from .methods.recommended import resolve_method
 from .metrics import deletion_insertion
 from .models import ModelPreset
+from .outputs import finite, model_output, take
 from .perturb import blurred_baseline
 from .records import Explanation, Failure
 from .removals import check_removals, score_removal
+from .targets import Bound, Classes, Target, TopClass, as_targets, bind_targets, target_labels
 
 __all__ = ["Task", "Item", "Failure", "Batch", "run", "prepare_batch", "run_task", "plain_settings", "describe"]
 
@@ -77,16 +80,19 @@ class Task:
 @dataclass(frozen=True)
 class Item:
     """One image: a ``name`` for records (its path, or ``None`` for a tensor), the ``source`` (a file
-    path or a ``[3, H, W]`` tensor in ``[0, 1]``) and its ``target`` class (``None``: top-1)."""
+    path or a ``[3, H, W]`` tensor in ``[0, 1]``) and its ``target``: a class, ``None`` (top-1) or any
+    :class:`igos.targets.Target` (boxes and mask files in the photo's pixels)."""
 
     name: str | None
     source: str | os.PathLike | Tensor
-    target: int | None = None
+    target: int | Target | None = None
 
 
 @dataclass
 class Batch:
-    """Images ready for the methods: ``[B, 3, H, W]`` images and baseline, targets and their probabilities."""
+    """Images ready for the methods: ``[B, 3, H, W]`` images and baseline, their bound targets
+    (:class:`igos.targets.Bound`), the class each is about (``-1``: none) and the targets' scores on the clean
+    images (a class's probability)."""
 
     items: list[Item]
     images: Tensor
@@ -94,6 +100,7 @@ class Batch:
     targets: Tensor
     probabilities: Tensor
     failures: list[Failure] = field(default_factory=list)
+    bound: Bound | None = None
 
     @classmethod
     def empty(cls, failures: list[Failure]) -> Batch:
@@ -107,21 +114,62 @@ def plain_settings(options: dict[str, Any]) -> dict[str, Any]:
     return {k: v if isinstance(v, (int, float, str, bool, type(None))) else str(v) for k, v in options.items()}
 
 
-def _load(items: Sequence[Item], preset: ModelPreset, resize: str | None) -> tuple[list[Item], list[Tensor],
-                                                                                    list[Failure]]:
-    kept, images, failures = [], [], []
+def _load(items: Sequence[Item], preset: ModelPreset, resize: str | None
+          ) -> tuple[list[Item], list[Tensor], list[Target], list[Failure]]:
+    """The images that could be read, with their targets in the input's pixels."""
+    kept, images, targets, failures = [], [], [], []
+    mode = resize or preset.resize
     for item in items:
-        if isinstance(item.source, Tensor):
-            images.append(item.source)
-        else:
-            try:
-                images.append(load_image(item.source, preset.input_size, resize or preset.resize,
-                                         crop_fraction=preset.crop_fraction, interpolation=preset.interpolation))
-            except ImageLoadError as exc:
-                failures.append(Failure(item.name, "load", exc.reason))
-                continue
+        target = as_targets(item.target, 1)[0]
+        where = item.name or "(tensor)"
+        try:
+            if isinstance(item.source, Tensor):
+                image, geometry = item.source, None
+            else:
+                image = load_image(item.source, preset.input_size, mode, crop_fraction=preset.crop_fraction,
+                                   interpolation=preset.interpolation)
+                geometry = photo_geometry(item.source, preset.input_size, mode, crop_fraction=preset.crop_fraction)
+        except ImageLoadError as exc:
+            failures.append(Failure(item.name, "load", exc.reason))
+            continue
+        try:
+            target = target.in_input(geometry, where)
+        except TargetError as exc:
+            failures.append(Failure(item.name, "target", str(exc)))
+            continue
         kept.append(item)
-    return kept, images, failures
+        images.append(image)
+        targets.append(target)
+    return kept, images, targets, failures
+
+
+def _bind(kept: list[Item], targets: list[Target], preset: ModelPreset, x: Tensor, output: Any, strict: bool
+          ) -> tuple[list[int], Bound | None, list[Failure]]:
+    """The batch's targets bound together; when not strict, a target that does not fit its image is a
+    :class:`Failure` (an out-of-range class falls back to the top-1 class, as a bad label always did)."""
+    try:
+        return list(range(len(kept))), bind_targets(targets, preset.model, x, output=output), []
+    except TargetError:
+        if strict:
+            raise
+    rows, usable, failures = [], [], []
+    for i, (item, target) in enumerate(zip(kept, targets)):
+        one = take(output, torch.tensor([i], device=x.device) if isinstance(output, Tensor) else torch.tensor([i]))
+        try:
+            bind_targets([target], preset.model, x[i : i + 1], output=one)
+        except TargetError as exc:
+            stage = "label" if isinstance(target, Classes) else "target"
+            failures.append(Failure(item.name, stage, str(exc)))
+            if stage != "label":
+                continue
+            target = TopClass(target.score)
+        rows.append(i)
+        usable.append(target)
+    if not rows:
+        return [], None, failures
+    idx = torch.tensor(rows, device=x.device)
+    return rows, bind_targets(usable, preset.model, x[idx], output=take(output, idx if isinstance(output, Tensor)
+                                                                           else torch.tensor(rows))), failures
 
 
 def prepare_batch(items: Sequence[Item], preset: ModelPreset, *, resize: str | None = None,
@@ -132,32 +180,47 @@ def prepare_batch(items: Sequence[Item], preset: ModelPreset, *, resize: str | N
     ``ValueError``); otherwise it becomes a :class:`Failure` (an out-of-range label falls back to the
     top-1 class). The batch has no items when none of ``items`` could be used.
     """
-    kept, images, failures = _load(items, preset, resize)
+    kept, images, targets, failures = _load(items, preset, resize)
     if not kept:
         return Batch.empty(failures)
     x = torch.stack(images).to(preset.device)
     with torch.no_grad(), frozen(preset.model):  # a preset left in train mode: no dropout, no BatchNorm update
-        logits = preset.model(x)
-    if not torch.isfinite(logits).all():
-        if strict:
-            check_finite(logits)  # raises NonFiniteOutputError
-        failures += [Failure(it.name, "model", "the model returned NaN or infinite outputs") for it in kept]
-        return Batch.empty(failures)
-    classes = logits.shape[1]
-    targets = []
-    for i, item in enumerate(kept):
-        t = item.target
-        if t is not None and not 0 <= t < classes:
-            error = f"target class {t} for {item.name or f'image {i}'} is out of range: the model has {classes} " \
-                    f"classes, 0..{classes - 1}"
+        output = model_output(preset.model(x))
+        if not finite(output):
             if strict:
-                raise ValueError(error)
-            failures.append(Failure(item.name, "label", error))
-            t = None
-        targets.append(int(logits[i].argmax()) if t is None else int(t))
-    target_t = torch.tensor(targets, device=x.device)
-    probs = logits.softmax(1).gather(1, target_t.view(-1, 1)).squeeze(1)
-    return Batch(kept, x, blurred_baseline(x), target_t, probs, failures)
+                raise NonFiniteOutputError("the model returned NaN or infinite outputs; cannot explain them")
+            failures += [Failure(it.name, "model", "the model returned NaN or infinite outputs") for it in kept]
+            return Batch.empty(failures)
+        rows, bound, more = _bind(kept, targets, preset, x, output, strict)
+        failures += more
+        if bound is None:
+            return Batch.empty(failures)
+        if len(rows) < len(kept):
+            idx = torch.tensor(rows, device=x.device)
+            kept, x = [kept[i] for i in rows], x[idx]
+            output = take(output, idx if isinstance(output, Tensor) else torch.tensor(rows))
+        probs = bound.score(output, torch.arange(len(kept), device=x.device))
+    return Batch(kept, x, blurred_baseline(x), target_labels(bound, x.device), probs, failures, bound)
+
+
+def target_name(preset: ModelPreset, bound: Bound | Tensor, row: int, label: int) -> str:
+    """How records name a target: the class's name; a set's size and first classes; a box's or region's class."""
+    if isinstance(bound, Tensor):
+        return preset.class_name(label)
+    spec = bound.describe(row)
+    kind = spec["kind"]
+    if kind == "classes" and len(spec["classes"]) > 1:
+        c = spec["classes"]
+        span = f"{c[0]}–{c[-1]}" if c == list(range(c[0], c[-1] + 1)) else "+".join(map(str, c[:4])) + \
+            ("+…" if len(c) > 4 else "")
+        return f"{len(c)} classes {span}"
+    if kind == "box":
+        return f"box of {preset.class_name(label)}"
+    if kind == "region":
+        return f"region of {preset.class_name(label)}"
+    if kind == "score":
+        return spec["name"]
+    return preset.class_name(label)
 
 
 def _sync(device: torch.device) -> None:
@@ -170,7 +233,8 @@ def run_task(preset: ModelPreset, batch: Batch, task: Task, rows: Sequence[int] 
     spec = get_method(task.method)
     rows = list(range(len(batch.items))) if rows is None else list(rows)
     idx = torch.tensor(rows, device=batch.images.device)
-    x, target, baseline = batch.images[idx], batch.targets[idx], batch.baseline[idx]
+    x, labels, baseline = batch.images[idx], batch.targets[idx], batch.baseline[idx]
+    target = batch.bound.select(rows) if batch.bound is not None else labels
     options = spec.with_preset(dict(task.options), preset)
     _sync(x.device)
     t0 = time.perf_counter()
@@ -189,13 +253,15 @@ def run_task(preset: ModelPreset, batch: Batch, task: Task, rows: Sequence[int] 
     for r, i in enumerate(rows):
         sal = result.saliency[r].detach().float().cpu()
         e = Explanation(
-            path=batch.items[i].name, image=x[r].detach().cpu(), saliency=sal, target=int(target[r]),
-            target_name=preset.class_name(int(target[r])), probability=float(batch.probabilities[i]),
+            path=batch.items[i].name, image=x[r].detach().cpu(), saliency=sal, target=int(labels[r]),
+            target_name=target_name(preset, target, r, int(labels[r])), probability=float(batch.probabilities[i]),
             method=task.method, variant=task.variant, task=task, model=preset.name,
             resolution=(int(sal.shape[0]), int(sal.shape[1])), settings=settings, seconds=(t1 - t0) / n,
             forward_images=result.forward_images // n, backward_images=result.backward_images // n,
             mask=None if result.mask is None else result.mask[r].detach().cpu(),
             trace=result.trace[r] if result.trace else None,
+            target_spec=None if isinstance(target, Tensor) else target.describe(r),
+            outline=None if isinstance(target, Tensor) else target.outline(r),
         )
         if scores is not None:
             e.set_scores(scores, r, (t2 - t1) / n)

@@ -40,7 +40,8 @@ class Explanation:
     """One image's explanation.
 
     ``saliency`` is ``[h, w]`` (higher = more important) on the CPU; ``deletion`` (lower is
-    better) and ``insertion`` (higher is better) are set when evaluated.
+    better) and ``insertion`` (higher is better) are set when evaluated. ``target`` is the class explained
+    (``-1`` for a set or a callable target), ``probability`` the target's score on the clean image.
     """
 
     path: str | None
@@ -67,6 +68,11 @@ class Explanation:
     #: scores under removal operators other than the blur (``road``, ``mean``, ``zero``): per name, the scores
     #: with their directions and curves (:func:`igos.removals.score_removal`)
     removals: dict[str, dict[str, Any]] | None = None
+    #: what was explained (:meth:`igos.targets.Bound.describe`: ``{"kind": "classes", "classes": [281], …}``,
+    #: a box in the input's pixels, a region's class and size, a callable's name)
+    target_spec: dict[str, Any] | None = None
+    #: what overlays draw: ``("box", [x1, y1, x2, y2])`` or ``("region", mask [H, W])`` in the input's pixels
+    outline: tuple[str, Any] | None = None
 
     def set_scores(self, scores: Scores, row: int, seconds: float) -> None:
         """Take deletion, insertion and their curves from row ``row`` of ``scores``."""
@@ -86,6 +92,7 @@ class Explanation:
             "target": self.target,
             "target_name": self.target_name,
             "probability": self.probability,
+            **({"target_spec": self.target_spec} if self.target_spec is not None else {}),
             "settings": self.settings,
             "seconds": round(self.seconds, 4),
             "forward_images": self.forward_images,

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from .core import check_images, class_probability, frozen, photo_seed, resolve_targets
 from .metrics import cell_ranks, check_saliency
+from .targets import target_labels
 
 __all__ = ["RoadScores", "road", "road_order", "impute", "FRACTIONS", "NEIGHBOURS"]
 
@@ -143,7 +144,7 @@ def road(
     counts = (fr * h * w).floor().long().to(images.device)
     n = len(fr)
     with frozen(model), torch.no_grad():
-        targets = resolve_targets(model, images, target, batch_size)
+        scored, rows = resolve_targets(model, images, target, batch_size)
         curves = torch.empty(2, b, n, dtype=torch.float64, device=images.device)
         for i in range(b):  # one photo at a time: its 9 MoRF and 9 LeRF images are imputed together
             top = ranks[i] < counts.view(-1, 1, 1)  # [P, H, W]: the top ⌊p·H·W⌋ pixels
@@ -152,9 +153,10 @@ def road(
             g = torch.Generator(device=images.device).manual_seed(photo_seed(images[i], seed))  # batch-independent
             eps = torch.randn(filled.shape, generator=g, device=images.device, dtype=filled.dtype)
             filled = filled + noise * eps * mask
-            t = targets[i].expand(2 * n)
-            probs = torch.cat([class_probability(model, filled[k : k + batch_size], t[k : k + batch_size])
+            t = rows[i].expand(2 * n)
+            probs = torch.cat([class_probability(scored, filled[k : k + batch_size], t[k : k + batch_size])
                                for k in range(0, 2 * n, batch_size)])
             curves[:, i] = probs.view(2, n).double()
     morf, lerf = curves[0].mean(1), curves[1].mean(1)
-    return RoadScores(morf, lerf, (lerf - morf) / 2, fr, curves[0], curves[1], targets)
+    return RoadScores(morf, lerf, (lerf - morf) / 2, fr, curves[0], curves[1], target_labels(scored.bound,
+                                                                                                images.device))

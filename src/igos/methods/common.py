@@ -45,7 +45,8 @@ class Attribution:
             ``step``) and counters, for optimising methods.
         forward_images / backward_images: images that went through the model (forward only, and
             forward + backward) for the whole batch.
-        target: ``[B]`` the class explained for each image.
+        target: ``[B]`` the class explained for each image (``-1`` for a set or a callable target).
+        bound: the bound target (:class:`igos.targets.Bound`) the maps explain.
         options: the method's options as it ran with them (per-resolution defaults filled in).
     """
 
@@ -56,6 +57,7 @@ class Attribution:
     backward_images: int = 0
     target: Tensor | None = None
     options: Any = None
+    bound: Any = None
 
 
 MethodFn = Callable[..., Attribution]

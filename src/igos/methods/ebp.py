@@ -204,12 +204,16 @@ def _module_tracker(model: nn.Module) -> Iterator[Callable[[], str]]:
 
 def winning_probabilities(model: nn.Module, images: Tensor, targets: Tensor) -> Tensor:
     """MWP of every input value ``[B, 3, H, W]`` for the targets (each image's map sums to ≤ 1)."""
+    bound = getattr(model, "bound", None)
+    if bound is not None and not bound.has_units:
+        bound.units(None, targets)  # raises: says why Excitation Backprop cannot start from this target
     x = images.detach().clone().requires_grad_(True)
     with _module_tracker(model) as where, torch.enable_grad():
         with _EBPMode(where):
             logits = model(x)
         check_finite(logits)
-        start = torch.zeros_like(logits).scatter_(1, targets.view(-1, 1), 1.0)
+        start = (bound.units(logits, targets) if bound is not None
+                 else torch.zeros_like(logits).scatter_(1, targets.view(-1, 1), 1.0))
         (p,) = torch.autograd.grad(logits, x, grad_outputs=start)
     return p
 

@@ -1,7 +1,9 @@
 """Grad-CAM (Selvaraju et al. 2017) at a convolutional layer.
 
 ``cam = ReLU(Σ_k w_k A_k)`` with ``w_k`` the spatial mean of ``∂y_c/∂A_k``, ``A`` the layer's
-activation and ``y_c`` the target's logit (``score="probability"`` uses the softmax probability).
+activation and ``y_c`` the target's logit (``score="probability"`` uses the target's score: a class's softmax
+probability). For other targets (:mod:`igos.targets`) "logit" is their pre-normalisation score: a set's summed
+logits, a region's mean logit of its class; a box's or a callable's score itself.
 The map has the layer's resolution (7×7 for EfficientNet-Lite0 and ResNet-50, 14×14 for VGG19
 at its last convolutional block); ``resolution`` is ignored. The layer is named by dotted string
 or module; by default the model preset's, else the last spatial layer found automatically.
@@ -16,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .common import Attribution, check_finite
+from .common import Attribution
 from .layers import capture, last_spatial_layer, resolve_layer
 from .options import Checks, MethodOptions
 from .registry import MethodSpec
@@ -51,12 +53,12 @@ def _gradcam(model: nn.Module, images: Tensor, targets: Tensor, *, baseline: Non
     for x, t in zip(images.split(options.batch_size), targets.split(options.batch_size)):
         x = x.detach().clone().requires_grad_(True)  # so the activations are in a graph
         with torch.enable_grad(), capture(module) as acts:
-            out = check_finite(model(x))
+            out = model(x)
             if not acts or not isinstance(acts[-1], Tensor) or acts[-1].dim() != 4:
                 raise ValueError(f"layer {layer!r} did not produce a [N, C, h, w] activation")
-            y = out.softmax(1) if options.score == "probability" else out
+            y = model.score_output(out, t, "logit" if options.score == "logit" else "probability")
             a = acts[-1]
-            (g,) = torch.autograd.grad(y.gather(1, t.view(-1, 1)).sum(), a)
+            (g,) = torch.autograd.grad(y.sum(), a)
         weights = g.mean(dim=(2, 3), keepdim=True)
         maps.append(torch.relu((weights * a).sum(1)).detach())
     return Attribution(torch.cat(maps))

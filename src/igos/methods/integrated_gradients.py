@@ -1,7 +1,8 @@
 """Integrated Gradients (Sundararajan, Taly, Yan 2017), via Captum, from the blurred baseline.
 
-``IG_i = (x_i − x0_i) · ∫_0^1 ∂p_c(x0 + α(x − x0))/∂x_i dα`` for the target's softmax
-probability ``p_c``, with ``steps`` integration points (20 by default, as the I-GOS paper).
+``IG_i = (x_i − x0_i) · ∫_0^1 ∂p_c(x0 + α(x − x0))/∂x_i dα`` for the target's score (a class's softmax
+probability ``p_c`` by default, :mod:`igos.targets`), with ``steps`` integration points (20 by default, as the
+I-GOS paper).
 Completeness: the attributions sum to ``p_c(x) − p_c(x0)`` up to the quadrature error. The map
 sums the attributions over colour channels: ``[B, H, W]`` at input resolution (``resolution``
 is ignored: IG has no honest coarser form).
@@ -16,11 +17,11 @@ from typing import Any
 from torch import Tensor, nn
 
 from ..errors import MissingDependencyError
-from .common import Attribution
+from .common import Attribution, class_probability
 from .options import Checks, MethodOptions
 from .registry import MethodSpec
 
-__all__ = ["integrated_gradients", "IGOptions", "Probability", "SPEC"]
+__all__ = ["integrated_gradients", "IGOptions", "TargetScore", "SPEC"]
 
 #: Captum's integration rules
 INTEGRATIONS = ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle")
@@ -46,15 +47,16 @@ class IGOptions(MethodOptions):
         checks.one_of("integration", INTEGRATIONS)
 
 
-class Probability(nn.Module):
-    """``model`` followed by a softmax: Captum then attributes the class probability."""
+class TargetScore(nn.Module):
+    """The bound target's score of each row (``rows``: its image): Captum attributes it (a class's probability
+    by default), repeating ``rows`` with the path's points as it repeats the inputs."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.model(x).softmax(dim=1)
+    def forward(self, x: Tensor, rows: Tensor) -> Tensor:
+        return class_probability(self.model, x, rows)
 
 
 def _integrated_gradients(model: nn.Module, images: Tensor, targets: Tensor, *, baseline: Tensor, size: None,
@@ -63,8 +65,8 @@ def _integrated_gradients(model: nn.Module, images: Tensor, targets: Tensor, *, 
         from captum.attr import IntegratedGradients
     except ImportError as exc:
         raise MissingDependencyError("the ig method uses Captum: pip install 'igos[baselines]'") from exc
-    ig = IntegratedGradients(Probability(model))
-    attr, delta = ig.attribute(images, baselines=baseline, target=targets, n_steps=options.steps,
+    ig = IntegratedGradients(TargetScore(model))
+    attr, delta = ig.attribute(images, baselines=baseline, additional_forward_args=(targets,), n_steps=options.steps,
                                method=options.integration, internal_batch_size=options.batch_size,
                                return_convergence_delta=True)
     trace = [{"delta": float(d), "attribution_sum": float(a), "path_delta": float(a - d)}

@@ -19,7 +19,9 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module) -> nn.Module:
         if not any(m is layer for m in model.modules()):
             raise ValueError(f"layer {type(layer).__name__} is not a submodule of the model")
         return layer
-    roots = [model] + ([model.net] if isinstance(getattr(model, "net", None), nn.Module) else [])
+    roots = [model]  # then the models it wraps (the bound target's wrapper, a Classifier), each under ``net``
+    while isinstance(getattr(roots[-1], "net", None), nn.Module):
+        roots.append(roots[-1].net)
     for root in roots:
         try:
             return root.get_submodule(layer)

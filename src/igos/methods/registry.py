@@ -7,7 +7,9 @@ the docs table. A method is its maths only:
     fn(model, images, targets, *, baseline, size, seed, options) -> Attribution
 
 called by :meth:`MethodSpec.__call__` with checked inputs: ``images`` ``[B, 3, H, W]`` in ``[0, 1]``,
-``targets`` ``[B]`` (resolved: top-1 where none was given, range checked), ``baseline`` (the reference blur
+``model`` the user's wrapped with the bound target (:class:`igos.targets.Scored`: ``model.score(x, rows)`` is the
+target's scalar, top-1 class where none was given, checked against the model's output), ``targets`` ``[B]`` the
+rows ``0..B-1`` that index it (repeat them with the images), ``baseline`` (the reference blur
 unless given; checked against the images' shape, device and dtype; ``None`` for methods that take none),
 ``size`` (the checked mask size for methods of any resolution, else ``None``), and ``options``, an instance
 of the method's options dataclass (:mod:`igos.methods.options`), validated and resolved at ``size``. The call
@@ -27,6 +29,7 @@ from torch import Tensor, nn
 
 from ..core import ImageCounter, check_images, frozen, resolve_targets
 from ..perturb import blurred_baseline, check_resolution
+from ..targets import target_labels
 from .common import Attribution
 from .options import MethodOptions, Size
 
@@ -178,11 +181,11 @@ class MethodSpec:
         baseline = self._baseline(images, baseline)
         counter = ImageCounter()
         with frozen(model), counter.watch(model):
-            targets = resolve_targets(model, images, target, opts.batch_size)
-            result = self.fn(model, images, targets, baseline=baseline, size=size, seed=seed, options=opts)
+            scored, rows = resolve_targets(model, images, target, opts.batch_size)
+            result = self.fn(scored, images, rows, baseline=baseline, size=size, seed=seed, options=opts)
         result.forward_images += counter.forward_images
         result.backward_images += counter.backward_images
-        result.target, result.options = targets, opts
+        result.target, result.bound, result.options = target_labels(scored.bound, images.device), scored.bound, opts
         return result
 
 
