@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -14,9 +15,10 @@ from .core import check_images
 from .images import find_images, load_image
 from .metrics import Scores, deletion_insertion
 from .models import ModelPreset, placed
-from .pipeline import Item, Task, run
+from .pipeline import Item, Task, check_targets, run
 from .records import Explanation, Explanations, Failure
 from .sources import load_model
+from .targets import Classes, Target, TopClass, as_targets
 
 __all__ = ["Explanation", "Explanations", "explain", "explain_stream", "evaluate", "resolve_model"]
 
@@ -43,16 +45,15 @@ def resolve_model(model: str | ModelPreset | None, device: str | torch.device | 
     return placed(model, device)
 
 
-def _targets_for(target: Any, n: int) -> list[int | None]:
-    """One target per image (``None``: its top-1) from ``None``, one class for all, or one per image."""
+def _targets_for(target: Any, n: int) -> list[int | Target | None]:
+    """One target per image (``None``: its top-1) from ``None``, one class or target for all, or one per image
+    (:func:`igos.targets.as_targets`; plain classes stay ints)."""
     if target is None:
         return [None] * n
-    if isinstance(target, int):
-        return [target] * n
-    targets = list(target)
-    if len(targets) != n:
-        raise ValueError(f"got {len(targets)} targets for {n} images; give one per image or one for all")
-    return [None if t is None else int(t) for t in targets]
+    if isinstance(target, (int, np.integer)):
+        return [int(target)] * n
+    return [t.indices[0] if type(t) is Classes and t.score == "softmax" and len(t.indices) == 1 else
+            None if type(t) is TopClass and t.score == "softmax" else t for t in as_targets(target, n)]
 
 
 def explain(
@@ -82,7 +83,10 @@ def explain(
         method: ``auto`` (default: the method igos recommends at ``resolution``, iGOS++ from 14×14 up and
             I-GOS at 7×7, :mod:`igos.methods.recommended`), or any name in ``igos.methods.METHODS``.
         resolution: heatmap side (methods with a fixed resolution ignore it).
-        target: class per image, one class for all, or ``None`` (top-1).
+        target: what to explain: ``None`` (each image's top-1 class), a class or a :mod:`igos.targets` target
+            for all images (``Classes(range(151, 269))``, ``Classes(3, score="sigmoid")``, ``Box(xyxy, label)``,
+            ``Region(cls, mask)``, ``Score(fn)`` or any callable ``f(output) -> Tensor[N]``), or one per image (a
+            list of classes and targets). Boxes and mask files are in the photo's pixels.
         seed: seed of every random choice; the same seed gives the same heatmaps.
         device: ``None`` (default): where the model is (a model loaded by name: the CPU); ``"auto"``: CUDA when
             available; ``"cpu"``, ``"cuda"``, …. A preset on another device is copied there, never moved.
@@ -146,6 +150,7 @@ def explain_stream(
         return _on_ray(items, model, task, images_per_batch, resize, device, dict(model_options or {}), ray,
                        progress)
     preset = resolve_model(model, device, model_options, tensors=isinstance(inputs, Tensor))
+    check_targets(items, preset, resize)
     done = 0
 
     def tick(n: int) -> None:

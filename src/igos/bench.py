@@ -196,11 +196,13 @@ def add_missing_removals(store: ResultStore, spec: BenchSpec, preset: Any, items
     many rows gained scores."""
     import torch
 
-    from .images import load_image
+    from .images import load_image, photo_geometry
     from .removals import score_removal
+    from .targets import as_targets
 
     wanted = [r for r in spec.removals if r != "blur"]
     sources = {it.name: it.source for it in items}
+    given = {it.name: it.target for it in items}
     done = 0
     for row in store.rows(model=preset.name) if wanted else []:
         have = row.get("removals") or {}
@@ -210,7 +212,13 @@ def add_missing_removals(store: ResultStore, spec: BenchSpec, preset: Any, items
         x = load_image(sources[row["image"]], preset.input_size, preset.resize, crop_fraction=preset.crop_fraction,
                        interpolation=preset.interpolation).unsqueeze(0).to(preset.device)
         sal = torch.from_numpy(saliency_from_row(row)).unsqueeze(0)
-        target = torch.tensor([row["target"]], device=preset.device)
+        target = given.get(row["image"])
+        if target is None or isinstance(target, int):
+            target = torch.tensor([row["target"]], device=preset.device)  # the class the row explained (its top-1)
+        else:  # the label file's set, box or region, on the input as the row's photo was
+            geometry = photo_geometry(sources[row["image"]], preset.input_size, preset.resize,
+                                      crop_fraction=preset.crop_fraction)
+            target = as_targets(target, 1)[0].in_input(geometry, row["image"])
         have.update({r: score_removal(preset.model, x, sal, target, r, seed=spec.seed)[0] for r in missing})
         store.set_removals(row, have)
         done += 1

@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 
 from .models import DTYPES
+from .records import target_text
 from .removals import REMOVALS
+from .targets import SCORES as TARGET_SCORES
 
 __all__ = ["main", "build_parser"]
 
@@ -90,7 +92,14 @@ def _explain_parser(sub: Any, methods: list[str]) -> None:
     _model_args(ex)
     ex.add_argument("--method", default=AUTO, choices=[AUTO, *methods], help=AUTO_HELP)
     ex.add_argument("--resolution", default="28", metavar="S|HxW", help="heatmap side or HxW (default 28)")
-    ex.add_argument("--target", default=None, help="class index for all images, or one per image: 3,17,…")
+    ex.add_argument("--target", default=None,
+                    help="what to explain (default: each photo's top-1 class): 281 (a class for all images); "
+                         "281,17,… (one per image); 151-268 or 151+207+208 (a set: the sum of its probabilities); "
+                         "box=X1,Y1,X2,Y2[@LABEL] (a detector's box, photo pixels); region=MASK.png[@CLASS] "
+                         "(a segmentation region, non-zero mask pixels); several separated by ';' (one per image)")
+    ex.add_argument("--score", default=None, choices=list(TARGET_SCORES),
+                    help="how a class target is scored from the logits: softmax (default), log_softmax, logit, "
+                         "sigmoid (multi-label heads), raw (regression, single outputs); region: softmax or sigmoid")
     ex.add_argument("--out", default="igos-out", help="output folder (default igos-out)")
     ex.add_argument("--evaluate", action="store_true", help="also compute deletion (↓) and insertion (↑)")
     ex.add_argument("--removal", nargs="+", default=["blur"], choices=list(REMOVALS),
@@ -195,7 +204,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         writer.flush_if_due()
 
     stream = explain_stream(args.inputs, preset, args.method, resolution=resolution,
-                            target=parse_targets(args.target), seed=args.seed,
+                            target=parse_targets(args.target, args.score), seed=args.seed,
                             evaluate=args.evaluate or args.figure or args.animate or args.removal != ["blur"],
                             removal=args.removal,
                             images_per_batch=args.images_per_batch, resize=args.resize, progress=progress,
@@ -218,7 +227,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def _print_summary(records: list, failures: list, out_dir: Path) -> None:
     for rec in records:
-        line = f"{Path(rec['path']).name}: {rec['target_name']} ({rec['target']}) p={rec['probability']:.3f}"
+        line = f"{Path(rec['path']).name}: {target_text(rec['target_name'], rec['target'])} p={rec['probability']:.3f}"
         if "deletion" in rec:
             line += f"  deletion {rec['deletion']['auc']:.4f} (lower is better)"
             line += f"  insertion {rec['insertion']['auc']:.4f} (higher is better)"

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-from .records import Explanation, Explanations, Failure
+from .records import Explanation, Explanations, Failure, target_text
 
 __all__ = ["Explanation", "Explanations", "Failure", "ExplanationWriter", "save_explanations",
            "load_explanations", "ExplainFolder", "RESULTS_JSON"]
@@ -60,11 +60,12 @@ class ExplanationWriter:
 
     def add(self, e: Explanation) -> dict[str, Any]:
         """Write one record's files; returns its ``results.json`` entry."""
-        from .overlay import overlay
+        from .overlay import draw_outline, overlay
 
         stem = self._stem(e.path)
         np.save(self.folder / f"{stem}.npy", e.saliency.numpy().astype(np.float32))
-        overlay(self._photo(e), e.saliency, self.alpha, self.cmap).save(self.folder / f"{stem}.png")
+        picture = overlay(self._photo(e), e.saliency, self.alpha, self.cmap)
+        draw_outline(picture, e.outline, tuple(e.image.shape[-2:])).save(self.folder / f"{stem}.png")
         rec = {**e.summary(), "saliency_file": f"{stem}.npy", "overlay_file": f"{stem}.png"}
         if e.curves is not None:
             rec.update(self._figures(e, stem))
@@ -85,7 +86,7 @@ class ExplanationWriter:
 
         out, c = {}, e.curves
         if self.figure:
-            title = f"{e.target_name} ({e.target}) p={e.probability:.3f} · {e.method} " \
+            title = f"{target_text(e.target_name, e.target)} p={e.probability:.3f} · {e.method} " \
                     f"{e.resolution[0]}×{e.resolution[1]}"
             save_explanation_figure(self.folder / f"{stem}_figure.png", e.image, e.saliency, title=title, x=c["x"],
                                     deletion_curve=c["deletion"], insertion_curve=c["insertion"],

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["parse_value", "parse_options", "parse_method_options", "parse_size", "parse_targets"]
+if TYPE_CHECKING:
+    from .targets import Target
+
+__all__ = ["parse_value", "parse_options", "parse_method_options", "parse_size", "parse_targets", "TARGET_FORMS"]
 
 
 def parse_value(text: str) -> Any:
@@ -60,12 +63,59 @@ def parse_size(text: str | int) -> int | tuple[int, int]:
     return values[0] if len(values) == 1 or values[0] == values[1] else (values[0], values[1])
 
 
-def parse_targets(text: str | None) -> int | list[int] | None:
-    """``--target``: ``None``, ``"281"`` -> 281, ``"281,17"`` -> ``[281, 17]`` (one per image)."""
-    if text is None:
-        return None
+TARGET_FORMS = ("281 (one class for all)", "281,17,3 (one class per image)", "151-268 or 151+207+208 (a set)",
+                "box=X1,Y1,X2,Y2[@LABEL] (a detector's box, in the photo's pixels)",
+                "region=MASK.png[@CLASS] (a segmentation region: the mask's non-zero pixels, at the photo's size)",
+                "several separated by ';' (one per image)")
+
+
+def _one_target(text: str, score: str | None) -> Target:
+    from .targets import Box, Classes, Region
+
+    text = text.strip()
+    kind, _, rest = text.partition("=")
+    if kind in ("box", "region") and rest:
+        spec, _, label = rest.rpartition("@") if "@" in rest else (rest, "", "")
+        try:
+            label_value = int(label) if label else None
+        except ValueError:
+            raise ValueError(f"--target {text!r}: the part after '@' is a class index, got {label!r}") from None
+        if kind == "box":
+            try:
+                box = [float(v) for v in spec.split(",")]
+            except ValueError:
+                raise ValueError(f"--target {text!r}: a box is X1,Y1,X2,Y2 in pixels") from None
+            return Box(box, label_value)
+        return Region(label_value, spec, score or "softmax")
     try:
-        values = [int(t) for t in text.split(",")]
+        if "-" in text[1:]:
+            lo, hi = (int(v) for v in text.split("-", 1))
+            if hi < lo:
+                raise ValueError
+            return Classes(range(lo, hi + 1), score or "softmax")
+        return Classes([int(v) for v in text.split("+")], score or "softmax")
     except ValueError:
-        raise ValueError(f"--target expects a class index or a comma-separated list, got {text!r}") from None
-    return values[0] if len(values) == 1 else values
+        raise ValueError(f"--target {text!r} is not one of: {'; '.join(TARGET_FORMS)}") from None
+
+
+def parse_targets(text: str | None, score: str | None = None) -> Any:
+    """``--target`` (forms: ``TARGET_FORMS``) with ``--score``: ``None`` (top-1), one target for all images, or a
+    list (one per image). ``"281"`` -> 281 and ``"281,17"`` -> ``[281, 17]`` as plain classes when no score is
+    given; sets, boxes and regions become :mod:`igos.targets` targets."""
+    from .targets import Classes, TopClass
+
+    if text is None:
+        return TopClass(score) if score else None
+    if ";" in text:
+        return [_one_target(t, score) for t in text.split(";") if t.strip()]
+    head = text.split("=", 1)[0]
+    if "," in text and head not in ("box", "region"):
+        try:
+            values = [int(t) for t in text.split(",")]
+        except ValueError:
+            raise ValueError(f"--target {text!r} is not one of: {'; '.join(TARGET_FORMS)}") from None
+        return values if score is None else [Classes(v, score) for v in values]
+    target = _one_target(text, score)
+    if score is None and isinstance(target, Classes) and len(target.indices) == 1 and "+" not in text:
+        return target.indices[0]
+    return target

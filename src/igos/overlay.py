@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 from torch import Tensor
 
 __all__ = ["colormap", "normalise", "overlay", "heatmap_image", "upsample_for_display", "to_pil", "COLORMAPS",
-           "check_style"]
+           "check_style", "draw_outline"]
 
 COLORMAPS = ("viridis", "jet", "gray")
 
@@ -94,3 +95,33 @@ def overlay(image: Tensor, saliency: Tensor | np.ndarray, alpha: float = 0.5, cm
     base = to_pil(image)
     heat = heatmap_image(saliency, (base.height, base.width), cmap, scale)
     return Image.blend(base, heat, alpha)
+
+
+#: the colour targets' outlines are drawn in (white, visible on every colour map)
+OUTLINE = (255, 255, 255)
+
+
+def draw_outline(img: Image.Image, outline: tuple[str, Any] | None, input_size: tuple[int, int]) -> Image.Image:
+    """``img`` with the explained box or region's outline drawn on it (:attr:`igos.Explanation.outline`, in the
+    input's ``(H, W)`` pixels, scaled to ``img``); ``img`` itself when there is none."""
+    if outline is None:
+        return img
+    kind, value = outline
+    sx, sy = img.width / input_size[1], img.height / input_size[0]
+    out = img.copy()
+    if kind == "box":
+        x1, y1, x2, y2 = value
+        width = max(1, round(min(img.size) / 150))
+        ImageDraw.Draw(out).rectangle([x1 * sx, y1 * sy, x2 * sx - 1, y2 * sy - 1], outline=OUTLINE, width=width)
+        return out
+    m = np.asarray(value, dtype=bool)
+    m = np.asarray(Image.fromarray(m.astype(np.uint8) * 255).resize(img.size, Image.NEAREST)) > 0
+    inner = m.copy()  # the region minus its two-pixel border
+    for _ in range(2):
+        inner[1:, :] &= inner[:-1, :].copy()
+        inner[:-1, :] &= inner[1:, :].copy()
+        inner[:, 1:] &= inner[:, :-1].copy()
+        inner[:, :-1] &= inner[:, 1:].copy()
+    pixels = np.asarray(out).copy()
+    pixels[m & ~inner] = OUTLINE
+    return Image.fromarray(pixels)

@@ -29,7 +29,8 @@ from .records import Explanation, Failure
 from .removals import check_removals, score_removal
 from .targets import Bound, Classes, Target, TopClass, as_targets, bind_targets, target_labels
 
-__all__ = ["Task", "Item", "Failure", "Batch", "run", "prepare_batch", "run_task", "plain_settings", "describe"]
+__all__ = ["Task", "Item", "Failure", "Batch", "run", "prepare_batch", "check_targets", "run_task", "plain_settings",
+           "describe"]
 
 
 @dataclass(frozen=True)
@@ -114,9 +115,10 @@ def plain_settings(options: dict[str, Any]) -> dict[str, Any]:
     return {k: v if isinstance(v, (int, float, str, bool, type(None))) else str(v) for k, v in options.items()}
 
 
-def _load(items: Sequence[Item], preset: ModelPreset, resize: str | None
+def _load(items: Sequence[Item], preset: ModelPreset, resize: str | None, strict: bool = True
           ) -> tuple[list[Item], list[Tensor], list[Target], list[Failure]]:
-    """The images that could be read, with their targets in the input's pixels."""
+    """The images that could be read, with their targets in the input's pixels (a target that does not fit its
+    photo raises when ``strict``, else is a :class:`Failure`)."""
     kept, images, targets, failures = [], [], [], []
     mode = resize or preset.resize
     for item in items:
@@ -135,6 +137,8 @@ def _load(items: Sequence[Item], preset: ModelPreset, resize: str | None
         try:
             target = target.in_input(geometry, where)
         except TargetError as exc:
+            if strict:
+                raise
             failures.append(Failure(item.name, "target", str(exc)))
             continue
         kept.append(item)
@@ -172,6 +176,23 @@ def _bind(kept: list[Item], targets: list[Target], preset: ModelPreset, x: Tenso
                                                                            else torch.tensor(rows))), failures
 
 
+def check_targets(items: Sequence[Item], preset: ModelPreset, resize: str | None = None) -> None:
+    """Before any work: every box and mask file given on a photo fits it (``TargetError`` naming the photo and
+    what is wrong otherwise). What needs the model's output (a class's range, a detector's labels) is checked
+    with each batch's clean forward pass."""
+    mode = resize or preset.resize
+    for item in items:
+        if item.target is None or isinstance(item.target, (int, Classes)) or isinstance(item.source, Tensor):
+            if isinstance(item.target, Target) and isinstance(item.source, Tensor):
+                item.target.in_input(None, "(tensor)")
+            continue
+        try:
+            geometry = photo_geometry(item.source, preset.input_size, mode, crop_fraction=preset.crop_fraction)
+        except ImageLoadError:
+            continue  # an unreadable photo is the load stage's failure
+        as_targets(item.target, 1)[0].in_input(geometry, str(item.name))
+
+
 def prepare_batch(items: Sequence[Item], preset: ModelPreset, *, resize: str | None = None,
                   strict: bool = True) -> Batch:
     """Load ``items``, pick targets (top-1 where none is given) and make the blurred baseline.
@@ -180,7 +201,7 @@ def prepare_batch(items: Sequence[Item], preset: ModelPreset, *, resize: str | N
     ``ValueError``); otherwise it becomes a :class:`Failure` (an out-of-range label falls back to the
     top-1 class). The batch has no items when none of ``items`` could be used.
     """
-    kept, images, targets, failures = _load(items, preset, resize)
+    kept, images, targets, failures = _load(items, preset, resize, strict)
     if not kept:
         return Batch.empty(failures)
     x = torch.stack(images).to(preset.device)

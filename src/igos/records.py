@@ -11,7 +11,12 @@ from torch import Tensor
 
 from .metrics import DIRECTIONS, Scores
 
-__all__ = ["Explanation", "Explanations", "Failure"]
+__all__ = ["Explanation", "Explanations", "Failure", "target_text"]
+
+
+def target_text(name: str, target: int | None) -> str:
+    """A target as lines and titles show it: ``tabby (281)``; a set's or callable's name alone (its class is -1)."""
+    return name if target is None or target < 0 else f"{name} ({target})"
 
 
 @dataclass(frozen=True)

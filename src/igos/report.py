@@ -21,7 +21,8 @@ from . import tables
 from .explanations import RESULTS_JSON, load_explanations
 from .figures import curve_svg
 from .images import ImageLoadError, load_image
-from .overlay import overlay, to_pil
+from .overlay import draw_outline, overlay, to_pil
+from .records import target_text
 from .store import DB_NAME, ResultStore, saliency_from_row
 from .tablefmt import to_html
 
@@ -68,7 +69,11 @@ class _Page:
 
 
 def _cell_html(page: _Page, image, sal: np.ndarray, label: str, rec: dict[str, Any], cmap: str, alpha: float) -> str:
-    uri = _jpeg(overlay(image, sal, alpha, cmap))
+    spec = rec.get("target_spec") or {}
+    picture = overlay(image, sal, alpha, cmap)
+    if spec.get("kind") == "box" and spec.get("input"):
+        picture = draw_outline(picture, ("box", spec["box"]), tuple(spec["input"]))
+    uri = _jpeg(picture)
     caption = f"{label}: deletion {rec['deletion']:.4f} (lower is better), insertion {rec['insertion']:.4f} " \
               "(higher is better)"
     out = [f'<div class="cell">{page.thumb(uri, caption)}<div>{html.escape(label)}</div>']
@@ -110,7 +115,7 @@ def _from_bench(run_dir: Path, page: _Page, cmap: str, alpha: float, max_images:
             image = load_image(images_dir / name, 224)
         except ImageLoadError:
             image = None
-        head = f"<b>{html.escape(name)}</b><br>{html.escape(rs[0]['target_name'])} ({rs[0]['target']}), " \
+        head = f"<b>{html.escape(name)}</b><br>{html.escape(target_text(rs[0]['target_name'], rs[0]['target']))}, " \
                f"p={rs[0]['probability']:.3f}<br>{html.escape(model)}"
         out = ['<div class="imgrow"><div class="cell">']
         if image is not None:
@@ -136,7 +141,7 @@ def _from_explain(folder: Path, page: _Page, cmap: str, alpha: float, max_images
     header = ["image", "class", "probability", "deletion (lower is better)", "insertion (higher is better)",
               "seconds"]
     names = [Path(r["path"]).name if r.get("path") else f"image {k}" for k, r in enumerate(recs)]
-    body = [[name, f"{r['target_name']} ({r['target']})", f"{r['probability']:.3f}",
+    body = [[name, target_text(r['target_name'], r['target']), f"{r['probability']:.3f}",
              f"{r['deletion']['auc']:.4f}" if "deletion" in r else "–",
              f"{r['insertion']['auc']:.4f}" if "insertion" in r else "–", f"{r['seconds']:.2f}"]
             for name, r in zip(names, recs)]
@@ -203,7 +208,7 @@ def write_run_figures(run_dir: str | Path, out_dir: str | Path | None = None, *,
         variant = "" if r["variant"] == "default" else f"-{r['variant']}"
         stem = f"{Path(r['image']).stem}__{r['model']}__{r['method']}{variant}__{side}"
         stem = stem.replace("/", "_").replace(":", "_")
-        title = (f"{r['target_name']} ({r['target']}) p={r['probability']:.3f} · {r['method']}{variant} "
+        title = (f"{target_text(r['target_name'], r['target'])} p={r['probability']:.3f} · {r['method']}{variant} "
                  f"{tables.label(side)}")
         written.append(save_explanation_figure(out / f"{stem}.png", image, saliency_from_row(r), title=title,
                                                x=r["x"], deletion_curve=r["deletion_curve"],

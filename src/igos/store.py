@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS results (
     path_delta REAL,
     flat INTEGER,
     removals TEXT,
+    target_spec TEXT,
     saliency BLOB,
     saliency_shape TEXT,
     version TEXT,
@@ -78,7 +79,7 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 #: the store's schema version (SQLite's ``PRAGMA user_version``): a store opened by this igos is migrated to it
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _migrate_1(db: sqlite3.Connection) -> None:
@@ -115,8 +116,14 @@ def _migrate_4(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE results ADD COLUMN removals TEXT")
 
 
-_MIGRATIONS = {1: _migrate_1, 2: _migrate_2, 3: _migrate_3, 4: _migrate_4}
-_JSON_COLUMNS = ("settings", "x", "deletion_curve", "insertion_curve", "saliency_shape", "removals")
+def _migrate_5(db: sqlite3.Connection) -> None:
+    """Version 5: the target's spec (JSON: ``{"kind": "box", "box": […], "label": 3}``; older rows: a class)."""
+    if "target_spec" not in {r[1] for r in db.execute("PRAGMA table_info(results)")}:
+        db.execute("ALTER TABLE results ADD COLUMN target_spec TEXT")
+
+
+_MIGRATIONS = {1: _migrate_1, 2: _migrate_2, 3: _migrate_3, 4: _migrate_4, 5: _migrate_5}
+_JSON_COLUMNS = ("settings", "x", "deletion_curve", "insertion_curve", "saliency_shape", "removals", "target_spec")
 _FILTERS = ("image", "model", "method", "variant", "resolution", "settings_hash")
 
 
@@ -288,7 +295,7 @@ def record_to_row(e: Explanation, job: Task, key: str, settings: dict[str, Any])
         "backward_images": e.backward_images, "final_objective": trace.get("final_objective"),
         **dict(zip(("direction_sum", "path_delta"), completeness(trace))),
         "flat": None if trace.get("flat") is None else int(bool(trace["flat"])),
-        "removals": e.removals,
+        "removals": e.removals, "target_spec": e.target_spec,
         "saliency": sal.tobytes(), "saliency_shape": list(sal.shape), "version": __version__,
         "created": time.time(),
     }

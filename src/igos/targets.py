@@ -339,9 +339,10 @@ class Region(Target):
     tensor or array at the input's size, or an image file whose non-zero pixels are the region (at the photo's
     size, mapped as the photo is); ``None``: where the clean photo is predicted as ``cls``. The output
     ``[N, C, h, w]`` (a tensor, or a dict's ``out``) is turned into probabilities by ``score`` (``softmax`` over the
-    classes, or ``sigmoid`` per class) and upsampled bilinearly to the input when smaller."""
+    classes, or ``sigmoid`` per class) and upsampled bilinearly to the input when smaller. ``cls`` ``None`` (with a
+    mask): the class the clean photo's region is most predicted as."""
 
-    cls: int
+    cls: int | None
     mask: Any = None
     score: str = "softmax"
     kind: ClassVar[str] = "region"
@@ -356,7 +357,10 @@ class Region(Target):
             if m.dim() != 2:
                 raise TargetError(f"a region mask is [H, W], got shape {tuple(m.shape)}")
             object.__setattr__(self, "mask", m.bool().cpu())
-        object.__setattr__(self, "cls", int(self.cls))
+        if self.cls is None and self.mask is None:
+            raise TargetError("a region needs its class, its mask or both")
+        if self.cls is not None:
+            object.__setattr__(self, "cls", int(self.cls))
 
     def in_input(self, geometry: Geometry | None, where: str) -> Region:
         if isinstance(self.mask, Path):
@@ -370,15 +374,20 @@ class Region(Target):
     @classmethod
     def bind_all(cls, targets: list[Any], clean: _Clean, images: Tensor) -> Bound:
         h, w = images.shape[-2:]
-        needs_all = any(t.mask is None for t in targets)
+        needs_all = any(t.mask is None or t.cls is None for t in targets)
         out = clean.all() if needs_all else clean.first()
         if not (isinstance(out, Tensor) and out.dim() == 4):
             raise TargetError("a region target needs a segmentation output [N, C, h, w]; the model returned "
                               f"{describe_output(out)}")
         c = out.shape[1]
-        masks = []
+        masks, classes = [], []
         for i, t in enumerate(targets):
-            if not 0 <= t.cls < c:
+            if t.cls is None:
+                m = _read_mask(t.mask, None, f"image {i}") if isinstance(t.mask, Path) else t.mask
+                if tuple(m.shape) == (h, w) and m.any():
+                    pred = _upsampled(out[i : i + 1], (h, w)).argmax(1)[0][m.to(out.device)]
+                    t = Region(int(pred.bincount(minlength=c).argmax()), m, t.score)
+            if t.cls is not None and not 0 <= t.cls < c:
                 raise TargetError(f"region class {t.cls} (image {i}) is out of range: the model segments {c} "
                                   f"classes, 0..{c - 1}")
             if isinstance(t.mask, Path):
@@ -396,7 +405,8 @@ class Region(Target):
             if not m.any():
                 raise TargetError(f"region mask of image {i} is empty: it selects no pixel")
             masks.append(m.to(images.device))
-        return RegionBound(torch.stack(masks), [t.cls for t in targets], targets[0].score,
+            classes.append(t.cls)
+        return RegionBound(torch.stack(masks), classes, targets[0].score,
                            ["given" if t.mask is not None else "predicted" for t in targets])
 
 
@@ -522,25 +532,26 @@ class Box(Target):
             else:
                 labels.append(t.label)
         boxes = torch.tensor([t.xyxy for t in targets], device=images.device, dtype=torch.float32)
-        return BoxBound(boxes, labels)
+        return BoxBound(boxes, labels, (int(h), int(w)))
 
 
 class BoxBound(Bound):
     kind = "box"
     probability_valued = True
 
-    def __init__(self, boxes: Tensor, labels: list[int]):
-        self.boxes, self.label_list, self.n = boxes, list(labels), len(labels)
+    def __init__(self, boxes: Tensor, labels: list[int], input_size: tuple[int, int]):
+        self.boxes, self.label_list, self.n, self.input_size = boxes, list(labels), len(labels), input_size
 
     def select(self, idx: Tensor | Sequence[int]) -> BoxBound:
         i = _index(idx)
-        return BoxBound(self.boxes[i.to(self.boxes.device)], [self.label_list[int(j)] for j in i])
+        return BoxBound(self.boxes[i.to(self.boxes.device)], [self.label_list[int(j)] for j in i], self.input_size)
 
     def labels(self) -> list[int | None]:
         return list(self.label_list)
 
     def describe(self, i: int) -> dict[str, Any]:
-        return {"kind": "box", "box": [round(float(v), 2) for v in self.boxes[i]], "label": self.label_list[i]}
+        return {"kind": "box", "box": [round(float(v), 2) for v in self.boxes[i]], "label": self.label_list[i],
+                "input": list(self.input_size)}
 
     def outline(self, i: int) -> tuple[str, Any]:
         return "box", [float(v) for v in self.boxes[i]]

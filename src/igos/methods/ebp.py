@@ -120,6 +120,7 @@ class _EBPMode(TorchFunctionMode):
     def __init__(self, where: Callable[[], str]):
         super().__init__()
         self.where = where
+        self.error: UnsupportedLayerError | None = None
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -165,10 +166,12 @@ class _EBPMode(TorchFunctionMode):
                 return _Split.apply(a, b)
         if func in _CONST_ARITH and len(tensors) == 1:
             return _Rule.apply(x, out.detach(), lambda p, s=x.shape: p.sum_to_size(s) if p.shape != s else p)
-        raise UnsupportedLayerError(
+        # kept: an operator (``**``) turns a TypeError into NotImplemented, and Python then reports its own
+        self.error = UnsupportedLayerError(
             f"Excitation Backprop has no rule for '{name}' in layer {self.where()}; supported: convolutions, "
             "linear layers, batch norm after them, ReLU/ReLU6, average and max pooling, residual sums, reshapes"
         )
+        raise self.error
 
 
 def _lazy_rule(base, x, weight, info):
@@ -209,8 +212,14 @@ def winning_probabilities(model: nn.Module, images: Tensor, targets: Tensor) -> 
         bound.units(None, targets)  # raises: says why Excitation Backprop cannot start from this target
     x = images.detach().clone().requires_grad_(True)
     with _module_tracker(model) as where, torch.enable_grad():
-        with _EBPMode(where):
-            logits = model(x)
+        mode = _EBPMode(where)
+        try:
+            with mode:
+                logits = model(x)
+        except TypeError:
+            if mode.error is not None:
+                raise mode.error from None
+            raise
         check_finite(logits)
         start = (bound.units(logits, targets) if bound is not None
                  else torch.zeros_like(logits).scatter_(1, targets.view(-1, 1), 1.0))
