@@ -111,10 +111,11 @@ def returns_no_logits() -> nn.Module:
 
 
 def _energy(x: torch.Tensor) -> torch.Tensor:
-    """Local high-frequency energy ``[N, 1, H, W]``: the squared Laplacian of the grey image (zero padding)."""
-    grey = x.mean(1, keepdim=True)
+    """Local high-frequency energy ``[N, 1, H, W]``: the squared Laplacian of the grey image (edges replicated, so
+    a flat image has none)."""
+    grey = torch.nn.functional.pad(x.mean(1, keepdim=True), (1, 1, 1, 1), mode="replicate")
     kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], device=x.device).view(1, 1, 3, 3)
-    return torch.nn.functional.conv2d(grey, kernel, padding=1) ** 2
+    return torch.nn.functional.conv2d(grey, kernel) ** 2
 
 
 class _Segmenter(nn.Module):

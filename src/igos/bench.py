@@ -306,7 +306,7 @@ class BenchRecorder:
                 return
             self.failures.add(rec)
             self.store.add_failure(rec, self.model)
-            if rec.stage in ("load", "model"):
+            if rec.stage in ("load", "model", "target"):  # the image could not be used: no task ran on it
                 self.summary.failed_images.add(rec.name)
             elif rec.stage != "label":  # a method (or its metric) failed on this image: the stage is the task's name
                 self.summary.task_failures[rec.stage] += 1
@@ -315,7 +315,7 @@ class BenchRecorder:
         job = rec.task
         self.summary.work_seconds += rec.seconds + (rec.evaluation_seconds or 0.0)
         row = record_to_row(rec, job, self.keys[job], self.settings[job])
-        if self.store.add(row, cleared=(job.name, "load", "model")):
+        if self.store.add(row, cleared=(job.name, "load", "model", "target")):
             self.summary.rows_written += 1
             self.summary.task_rows[job.name] += 1
             if (rec.trace or {}).get("flat"):

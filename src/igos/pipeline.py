@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from .core import frozen
-from .errors import NonFiniteOutputError, TargetError
+from .errors import ModelOutputError, NonFiniteOutputError, TargetError
 from .images import ImageLoadError, load_image, photo_geometry
 from .methods import get_method
 from .methods.recommended import resolve_method
@@ -153,27 +153,29 @@ def _bind(kept: list[Item], targets: list[Target], preset: ModelPreset, x: Tenso
     :class:`Failure` (an out-of-range class falls back to the top-1 class, as a bad label always did)."""
     try:
         return list(range(len(kept))), bind_targets(targets, preset.model, x, output=output), []
-    except TargetError:
+    except (TargetError, ModelOutputError):
         if strict:
             raise
     rows, usable, failures = [], [], []
     for i, (item, target) in enumerate(zip(kept, targets)):
-        one = take(output, torch.tensor([i], device=x.device) if isinstance(output, Tensor) else torch.tensor([i]))
-        try:
-            bind_targets([target], preset.model, x[i : i + 1], output=one)
-        except TargetError as exc:
-            stage = "label" if isinstance(target, Classes) else "target"
-            failures.append(Failure(item.name, stage, str(exc)))
-            if stage != "label":
+        tries = [target] + ([TopClass(target.score)] if isinstance(target, Classes) else [])
+        for n, candidate in enumerate(tries):
+            try:
+                bind_targets([candidate], preset.model, x[i : i + 1], output=_rows(output, [i]))
+            except (TargetError, ModelOutputError) as exc:
+                failures.append(Failure(item.name, "label" if n == 0 and len(tries) > 1 else "target", str(exc)))
                 continue
-            target = TopClass(target.score)
-        rows.append(i)
-        usable.append(target)
+            rows.append(i)
+            usable.append(candidate)
+            break
     if not rows:
         return [], None, failures
-    idx = torch.tensor(rows, device=x.device)
-    return rows, bind_targets(usable, preset.model, x[idx], output=take(output, idx if isinstance(output, Tensor)
-                                                                           else torch.tensor(rows))), failures
+    return rows, bind_targets(usable, preset.model, x[torch.tensor(rows, device=x.device)],
+                              output=_rows(output, rows)), failures
+
+
+def _rows(output: Any, rows: list[int]) -> Any:
+    return take(output, torch.tensor(rows, device=output.device if isinstance(output, Tensor) else "cpu"))
 
 
 def check_targets(items: Sequence[Item], preset: ModelPreset, resize: str | None = None) -> None:
@@ -217,9 +219,7 @@ def prepare_batch(items: Sequence[Item], preset: ModelPreset, *, resize: str | N
         if bound is None:
             return Batch.empty(failures)
         if len(rows) < len(kept):
-            idx = torch.tensor(rows, device=x.device)
-            kept, x = [kept[i] for i in rows], x[idx]
-            output = take(output, idx if isinstance(output, Tensor) else torch.tensor(rows))
+            kept, x, output = [kept[i] for i in rows], x[torch.tensor(rows, device=x.device)], _rows(output, rows)
         probs = bound.score(output, torch.arange(len(kept), device=x.device))
     return Batch(kept, x, blurred_baseline(x), target_labels(bound, x.device), probs, failures, bound)
 

@@ -22,7 +22,8 @@ def target_text(name: str, target: int | None) -> str:
 @dataclass(frozen=True)
 class Failure:
     """An image that produced no record for a stage: ``load`` (unreadable file), ``model`` (the model failed on
-    it), ``label`` (its label was out of range: explained for the top-1 class instead) or a task's label (the
+    it), ``label`` (its label was out of range: explained for the top-1 class instead), ``target`` (its target
+    does not fit it: a box outside the photo, a label its detector does not output there) or a task's label (the
     method or the metric failed). ``error`` says what went wrong; ``name`` is the image's path (``None`` for a
     tensor)."""
 

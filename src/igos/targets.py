@@ -153,11 +153,12 @@ class _Clean:
 
     def all(self) -> Any:
         if self._all is None:
-            first = self.first()
+            start = 0 if self._first is None else 1
             with torch.no_grad():
-                rest = [_checked(model_output(self.model(self.images[i : i + self.batch_size])))
-                        for i in range(1, self.images.shape[0], self.batch_size)]
-            parts = [first] + rest
+                parts = [_checked(model_output(self.model(self.images[i : i + self.batch_size])))
+                         for i in range(start, self.images.shape[0], self.batch_size)]
+            parts = ([self._first] if start else []) + parts
+            first = parts[0]
             self._all = torch.cat(parts) if isinstance(first, Tensor) else [d for p in parts for d in p]
         return self._all
 
@@ -228,11 +229,14 @@ class Classes(Target):
 
 
 @dataclass(frozen=True)
-class TopClass(Classes):
-    """The top-1 class of each clean photo (the default target)."""
+class TopClass(Target):
+    """The top-1 class of each clean photo (the default target), scored by ``score`` as :class:`Classes`."""
 
-    indices: Any = 0
+    score: str = "softmax"
     kind: ClassVar[str] = "classes"
+
+    def __post_init__(self) -> None:
+        _check_score(self.score)
 
     def group(self) -> tuple:
         return (Classes, self.score)
