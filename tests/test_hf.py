@@ -1,10 +1,13 @@
-"""HuggingFace image classifiers (``hf:``): a random ViT saved and loaded the real way, through
-``igos explain`` with every method that can explain it, and clear refusals from those that cannot."""
+"""HuggingFace image classifiers and segmenters (``hf:``): a random ViT saved and loaded the real way, through
+``igos explain`` with every method that can explain it, and clear refusals from those that cannot; a random
+SegFormer explained by region."""
 
 import json
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from igos.cli import main
 from igos.models import ModelLoadError
@@ -61,3 +64,36 @@ def test_hf_offline_without_weights_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelLoadError, match="offline, pass a folder"):
         load_model("hf:google/vit-base-patch16-224")
+
+
+@pytest.fixture(scope="module")
+def segformer_folder(tmp_path_factory):
+    """A random SegFormer semantic segmenter (3 classes, logits at a quarter of the input), saved the HuggingFace
+    way with its image processor."""
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessor
+
+    torch.manual_seed(0)
+    config = SegformerConfig(num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1], hidden_sizes=[8, 16],
+                             patch_sizes=[7, 3], strides=[4, 2], num_attention_heads=[1, 1], decoder_hidden_size=16,
+                             num_labels=3, id2label={i: f"part{i}" for i in range(3)},
+                             label2id={f"part{i}": i for i in range(3)})
+    folder = tmp_path_factory.mktemp("segformer")
+    SegformerForSemanticSegmentation(config).eval().save_pretrained(folder)
+    SegformerImageProcessor(size={"height": 64, "width": 64}, image_mean=[0.5] * 3,
+                            image_std=[0.5] * 3).save_pretrained(folder)
+    return folder
+
+
+def test_a_huggingface_segmenter_is_explained_by_region(segformer_folder, photo, tmp_path):
+    preset = load_model("hf:local/segformer", weights=str(segformer_folder))
+    out = preset.model(torch.rand(1, 3, 64, 64))
+    assert out.shape == (1, 3, 16, 16) and preset.class_names == ["part0", "part1", "part2"]
+    mask = np.zeros((30, 60), np.uint8)  # the photo fixture is 60x30
+    mask[:, :30] = 255
+    Image.fromarray(mask).save(tmp_path / "left.png")
+    code = main(["explain", str(photo), "--model", "hf:local/segformer", "--weights", str(segformer_folder),
+                 "--method", "gradient", "--target", f"region={tmp_path / 'left.png'}", "--out", str(tmp_path / "o")])
+    assert code == 0
+    rec = json.loads((tmp_path / "o" / "results.json").read_text())["images"][0]
+    assert rec["target_spec"]["kind"] == "region" and rec["target_spec"]["pixels"] == 64 * 32
+    assert rec["target_name"].startswith("region of part")

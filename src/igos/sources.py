@@ -5,8 +5,8 @@ preprocessing its source defines (not assumed):
 * torchvision names (``resnet50``, …): the weight set's own ``transforms()`` (resize, crop, mean, std,
   interpolation: resnet50's default resizes to 232, not 256).
 * ``timm:NAME``: timm's pretrained config (mean, std, input size, interpolation, crop).
-* ``hf:ORG/NAME``: a HuggingFace image classifier; its image processor's mean, std and size; logits from
-  the ``ModelOutput``.
+* ``hf:ORG/NAME``: a HuggingFace image classifier, or semantic segmenter (its config's architecture says which;
+  explained by region); its image processor's mean, std and size; logits from the ``ModelOutput``.
 * ``package.module:factory``: any callable returning an ``nn.Module``, with keyword arguments.
 
 ``weights``: a file or folder, ``"random"`` (no pretrained weights: tests, timing), or ``None`` (the
@@ -182,19 +182,27 @@ def _timm(name: str, weights: str | None, model_args: dict[str, Any]) -> ModelPr
 def _huggingface(name: str, weights: str | None) -> ModelPreset:
     repo = name.removeprefix("hf:")
     try:
-        from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
+        from transformers import (
+            AutoConfig,
+            AutoImageProcessor,
+            AutoModelForImageClassification,
+            AutoModelForSemanticSegmentation,
+        )
     except Exception as exc:
         raise ModelLoadError(f"model {name!r} needs transformers: pip install transformers ({exc})") from exc
     source = weights if weights and weights != RANDOM else repo
     offline = bool(weights) or os.environ.get("HF_HUB_OFFLINE") == "1"
     try:
+        config = AutoConfig.from_pretrained(repo if weights == RANDOM else source, local_files_only=offline)
+        # a semantic segmenter (explained by region: igos.targets.Region) or an image classifier
+        segmenter = any("SemanticSegmentation" in a for a in (config.architectures or []))
+        auto = AutoModelForSemanticSegmentation if segmenter else AutoModelForImageClassification
         if weights == RANDOM:
-            config = AutoConfig.from_pretrained(repo, local_files_only=offline)
-            net = AutoModelForImageClassification.from_config(config)
+            net = auto.from_config(config)
         else:
-            net = AutoModelForImageClassification.from_pretrained(source, local_files_only=offline)
+            net = auto.from_pretrained(source, local_files_only=offline)
     except Exception as exc:
-        raise ModelLoadError(f"could not load the HuggingFace classifier {source!r} ({str(exc).splitlines()[0]}); "
+        raise ModelLoadError(f"could not load the HuggingFace model {source!r} ({str(exc).splitlines()[0]}); "
                              "offline, pass a folder saved with save_pretrained as --weights") from None
     try:
         proc = AutoImageProcessor.from_pretrained(source, local_files_only=offline)
