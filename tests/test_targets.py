@@ -332,6 +332,14 @@ def test_cli_explains_a_box_a_region_and_a_set(tmp_path, capsys):
         assert main(["explain", str(photo), "--model", "tinymodels:tiny_detector", *TINY, "--target", target,
                      "--method", "gradient", "--out", str(tmp_path / "bad")]) == 2
         assert words in capsys.readouterr().err
+    out = tmp_path / "each"  # one box per photo
+    Image.open(photo).save(tmp_path / "b.png")
+    assert main(["explain", str(photo), str(tmp_path / "b.png"), "--model",
+                 "tinymodels:tiny_detector", *TINY, "--resolution", "8", "--method", "gradient", "--out", str(out),
+                 "--target", "box=0,0,256,256@1;box=256,256,512,512@2"]) == 0
+    recs = json.loads((out / "results.json").read_text())["images"]
+    assert [r["target_spec"]["label"] for r in recs] == [1, 2]
+    assert recs[1]["target_spec"]["box"] == [32.0, 32.0, 64.0, 64.0]
     Image.fromarray(mask[:100]).save(tmp_path / "small.png")
     assert main(["explain", str(photo), "--model", "tinymodels:tiny_segmenter", *TINY, "--target",
                  f"region={tmp_path / 'small.png'}@1", "--out", str(tmp_path / "bad")]) == 2
@@ -365,3 +373,33 @@ def test_a_label_file_gives_each_photo_its_target_kind(tmp_path):
     labels.write_text("name,box,label\nx.png,\"0,0,1,1\",3\n")
     with pytest.raises(ValueError, match="line 2: give one target per row"):
         read_labels(labels)
+
+
+def test_outputs_of_every_form_are_scored():
+    from collections import OrderedDict
+
+    from igos.outputs import model_output
+
+    z = torch.randn(2, 5)
+    seg = torch.randn(2, 3, 4, 4)
+    dets = [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long), "scores": torch.zeros(0)}] * 2
+
+    class Out:  # an object with .logits, as a ModelOutput
+        logits = z
+
+    for out, expected in ((z, z), ((z, z * 0), z), ([z], z), ({"logits": z, "aux": 1}, z), (Out(), z),
+                          (OrderedDict(out=seg, aux=seg * 0), seg), ({"logits": seg}, seg)):
+        assert model_output(out) is expected
+    assert model_output(dets) is dets
+    with pytest.raises(ModelOutputError, match="keys \\['features'\\]"):
+        model_output({"features": z})
+
+
+def test_gradcam_takes_sets_and_callables():
+    clf, x = plain(tm.tiny_classifier()), photos(2)
+    layer = "net.1"  # the tiny classifier's convolution
+    one = get_method("gradcam")(clf, x, 2, layer=layer).saliency
+    assert torch.equal(get_method("gradcam")(clf, x, Classes([2]), layer=layer).saliency, one)
+    for target in (Classes([0, 2]), Score(lambda out: out[:, 1] - out[:, 0], "margin")):
+        sal = get_method("gradcam")(clf, x, target, layer=layer).saliency
+        assert sal.shape == one.shape and torch.isfinite(sal).all() and (sal >= 0).all()

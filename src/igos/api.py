@@ -203,7 +203,7 @@ def evaluate(
 
     ``model``: a :class:`ModelPreset` or a name; ``images``: ``[B, 3, H, W]`` in ``[0, 1]`` or one image file (read
     as the preset reads files); ``saliency``: ``[B, h, w]``; ``target``: ``None`` (top-1), one class or one per
-    image.
+    image, or any :mod:`igos.targets` target (in the input's pixels).
     """
     preset = resolve_model(model, device)
     if not isinstance(images, Tensor):

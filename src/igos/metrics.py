@@ -110,7 +110,8 @@ def deletion_insertion(
         images: ``[B, 3, H, W]`` in ``[0, 1]``.
         saliency: ``[B, h, w]`` (or ``[h, w]`` for one image), any resolution up to ``H × W``;
             higher = more important.
-        target: class per image; ``None`` = the model's top-1 on the clean image.
+        target: what is scored: a class per image, one for all, ``None`` (the model's top-1 on the clean image)
+            or any :mod:`igos.targets` target (a set, a box, a region, a callable); the curves plot its score.
         baseline: ``[B, 3, H, W]``; default the reference blur of ``images``.
         batch_size: perturbed images per model call (no gradients).
     """

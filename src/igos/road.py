@@ -10,8 +10,9 @@ Exactly (docs/evaluation.md, "ROAD"):
    of its 8 neighbours inside the image (1/6 for the sides, 1/12 for the diagonals), one linear system for all
    imputed pixels and channels, solved by preconditioned conjugate gradients on the images' device; then
    ``N(0, 0.01²)`` noise on each imputed value (seeded by the photo and ``seed``: the same in any batch).
-4. Score: the target's softmax probability; MoRF and LeRF are the means over the 9 fractions (MoRF lower is
-   better, LeRF higher is better); ``combined = (LeRF − MoRF) / 2`` (higher is better).
+4. Score: the target's softmax probability (or any :mod:`igos.targets` target's score); MoRF and LeRF are the
+   means over the 9 fractions (MoRF lower is better, LeRF higher is better); ``combined = (LeRF − MoRF) / 2``
+   (higher is better).
 """
 
 from __future__ import annotations
