@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+import igos
 from igos.bench import BenchSpec, run_bench
 from igos.cli import main
 from igos.errors import IgosError, UnsupportedLayerError
@@ -129,3 +131,35 @@ def test_a_missing_optional_package_fails_before_any_work(tmp_path, image_dir, m
     assert main(["bench", str(image_dir), "--methods", "ig", "gradient", "--out", str(tmp_path / "r")]) == 2
     assert "method 'ig' needs captum: pip install 'igos[baselines]'" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+class _Roomy(torch.nn.Module):
+    """A classifier that runs out of memory on more than ``limit`` images at once (as a GPU would)."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit = limit
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        torch.nn.init.normal_(self.conv.weight, generator=torch.Generator().manual_seed(0))
+        torch.nn.init.zeros_(self.conv.bias)
+        self.batches: list[int] = []
+
+    def forward(self, x):
+        self.batches.append(x.shape[0])
+        if x.shape[0] > self.limit:
+            raise torch.OutOfMemoryError(f"CUDA out of memory ({x.shape[0]} images)")
+        return self.conv(x).mean((2, 3))
+
+
+@pytest.mark.parametrize("method", ["igos", "gradient", "rise"])
+def test_out_of_memory_backs_off_to_a_batch_that_fits(method):
+    x = torch.rand(8, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    options = {"igos": {"iterations": 2, "steps": 4}, "rise": {"masks": 40, "grid": 4}}.get(method, {})
+    model = _Roomy(limit=5)
+    with pytest.warns(ResourceWarning, match="out of memory at batch_size=16; running again at 8"):
+        result = igos.get_method(method)(model, x, 0, resolution=4, batch_size=16, **options)
+    assert result.options.batch_size == 4  # 16 -> 8 -> 4, the first that fits
+    same = igos.get_method(method)(_Roomy(limit=5), x, 0, resolution=4, batch_size=4, **options)
+    assert torch.allclose(result.saliency, same.saliency, atol=1e-6)
+    with pytest.raises(torch.OutOfMemoryError):  # nothing fits: the error, not a loop
+        igos.get_method(method)(_Roomy(limit=0), x, 0, resolution=4, batch_size=2, **options)

@@ -41,13 +41,14 @@ def direct_impute(image: np.ndarray, unknown: np.ndarray) -> np.ndarray:
     return out
 
 
+@pytest.mark.parametrize("solver", ["direct", "cg"])
 @pytest.mark.parametrize("share", [0.3, 0.9])
-def test_imputation_equals_a_direct_sparse_solve(share):
+def test_imputation_equals_a_direct_sparse_solve(share, solver):
     g = torch.Generator().manual_seed(0)
     images = torch.rand(3, 3, 16, 20, generator=g, dtype=torch.float64)
     unknown = torch.rand(3, 1, 16, 20, generator=g) < share
     unknown[1, 0, :, :10] = True  # a large hole touching the border
-    got = impute(images, unknown)
+    got = impute(images, unknown, solver=solver)
     for i in range(3):
         want = direct_impute(images[i].numpy(), unknown[i, 0].numpy())
         np.testing.assert_allclose(got[i].numpy(), want, atol=1e-5, rtol=0)

@@ -164,6 +164,16 @@ def _other_parsers(sub: Any, methods: list[str]) -> None:
     ta.add_argument("--paired", nargs="+", default=None, metavar="METHOD",
                     help="methods whose per-photo wins against every other method are tabled "
                          "(default igos, when the run has it)")
+    sa = sub.add_parser("sanity", help="model-randomisation sanity checks of a method (needs igos[sanity])")
+    sa.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
+    _model_args(sa)
+    sa.add_argument("--method", default=AUTO, choices=[AUTO, *methods], help=AUTO_HELP)
+    sa.add_argument("--resolution", default="28", metavar="S|HxW", help="heatmap side or HxW (default 28)")
+    sa.add_argument("--mode", nargs="+", default=["cascading", "independent"], choices=["cascading", "independent"],
+                    help="which randomisations (default both; the random-logit check always runs)")
+    sa.add_argument("--limit", type=int, default=10, help="at most this many photos (default 10)")
+    sa.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="the method's options")
+    sa.add_argument("--out", default="igos-sanity", help="output folder: sanity.json, sanity.png")
     demo = sub.add_parser("demo", help="explain sample photos that ship with scikit-image (needs igos[demo])")
     demo.add_argument("--out", default="igos-demo", help="output folder (default igos-demo)")
     demo.add_argument("--method", default=AUTO, choices=[AUTO, *methods], help=AUTO_HELP)
@@ -344,7 +354,50 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return cmd_explain(ns)
 
 
-COMMANDS = {"explain": cmd_explain, "demo": cmd_demo, "bench": cmd_bench, "table": cmd_table, "report": cmd_report}
+def cmd_sanity(args: argparse.Namespace) -> int:
+    import json
+
+    import torch
+
+    from .api import resolve_model
+    from .images import find_images, load_image
+    from .methods.recommended import resolve_method
+    from .options import parse_options, parse_size
+    from .sanity import sanity_check
+
+    preset = resolve_model(args.model, args.device, _model_options(args))
+    resolution = parse_size(args.resolution)
+    method = resolve_method(args.method, resolution)
+    files = find_images(args.inputs)[: args.limit]
+    if not files:
+        raise ValueError(f"no image files found in {', '.join(args.inputs)}")
+    x = torch.stack([load_image(f, preset.input_size, preset.resize, crop_fraction=preset.crop_fraction,
+                                interpolation=preset.interpolation) for f in files]).to(preset.device)
+    result = sanity_check(preset.model, x, method, resolution=resolution, seed=args.seed, modes=args.mode,
+                          names=[str(f) for f in files], progress=lambda s: print(s, file=sys.stderr, flush=True),
+                          **parse_options(args.set))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sanity.json").write_text(json.dumps(result.summary(), indent=1))
+    try:
+        from .figures import save_sanity_figure
+
+        save_sanity_figure(out / "sanity.png", result, x.cpu())
+    except ImportError as exc:  # matplotlib missing: the JSON is the result
+        print(f"no figure ({exc})", file=sys.stderr)
+    last = [s for s in result.steps if s["mode"] == "cascading"]
+    if last:
+        s = last[-1]
+        print(f"{method}: fully randomised ({s['randomised']}, cascading) Spearman |map| {s['spearman_abs']}, "
+              f"SSIM {s['ssim']}, HOG {s['hog']}; constant maps {s['constant']} of {len(files)}")
+    rl = result.random_logit
+    print(f"random logit: Spearman |map| {rl['spearman_abs']}, SSIM {rl['ssim']}")
+    print(f"wrote {out / 'sanity.json'}")
+    return 0
+
+
+COMMANDS = {"explain": cmd_explain, "demo": cmd_demo, "bench": cmd_bench, "table": cmd_table, "report": cmd_report,
+            "sanity": cmd_sanity}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

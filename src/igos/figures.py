@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -150,3 +151,41 @@ def curve_svg(x: Sequence[float], curve: Sequence[float], colour: str, width: in
             f'<rect width="{width}" height="{height}" fill="#fafafa" stroke="#ddd"/>'
             f'<polygon points="{area}" fill="{colour}" fill-opacity="0.2"/>'
             f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="1.5"/></svg>')
+
+
+def save_sanity_figure(path: str | Path, result: Any, images: Any, rows: int = 4) -> Path:
+    """Adebayo et al.'s figure for :func:`igos.sanity.sanity_check`: per photo (at most ``rows``), the original
+    map and the map after each cascading step; below, the four similarity measures along the cascade."""
+    from .sanity import MEASURES
+
+    plt = _plt()
+    names = list(result.maps)
+    n = min(rows, images.shape[0])
+    fig = plt.figure(figsize=(1.1 * (len(names) + 1), 1.1 * n + 2.6))
+    grid = fig.add_gridspec(n + 1, len(names) + 1, height_ratios=[1] * n + [2.2])
+    for i in range(n):
+        ax = fig.add_subplot(grid[i, 0])
+        ax.imshow(images[i].permute(1, 2, 0).numpy())
+        ax.axis("off")
+        for j, name in enumerate(names):
+            ax = fig.add_subplot(grid[i, j + 1])
+            m = result.maps[name][i].abs()
+            ax.imshow((m / m.max().clamp_min(1e-12)).numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.axis("off")
+            if i == 0:
+                ax.set_title(name, fontsize=6, rotation=60)
+    ax = fig.add_subplot(grid[n, :])
+    steps = [s for s in result.steps if s["mode"] == "cascading"]
+    for measure in MEASURES:
+        ax.plot(range(1, len(steps) + 1), [s[measure] if s[measure] is not None else float("nan") for s in steps],
+                marker="o", ms=3, label=measure)
+    ax.set_xticks(range(1, len(steps) + 1), [s["randomised"] for s in steps], rotation=60, fontsize=6)
+    ax.set_ylim(-0.4, 1.05)
+    ax.axhline(0, color="#888", lw=0.5)
+    ax.set_ylabel("similarity to the original map")
+    ax.legend(fontsize=6, ncol=4)
+    ax.set_title(f"{result.method}: cascading randomisation, from the output down", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

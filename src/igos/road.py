@@ -28,7 +28,7 @@ from .core import check_images, class_probability, frozen, photo_seed, resolve_t
 from .metrics import cell_ranks, check_saliency
 from .targets import target_labels
 
-__all__ = ["RoadScores", "road", "road_order", "impute", "FRACTIONS", "NEIGHBOURS"]
+__all__ = ["RoadScores", "road", "road_order", "impute", "FRACTIONS", "NEIGHBOURS", "SOLVERS"]
 
 FRACTIONS = tuple(round(0.1 * k, 1) for k in range(1, 10))
 #: the imputation's neighbour weights: 1/6 for the 4 sides, 1/12 for the 4 diagonals (they sum to 1)
@@ -81,16 +81,86 @@ def _coarse_guess(x: Tensor, unknown: Tensor) -> Tensor | None:
     coarse_x = F.interpolate(x, size=size, mode="area") if h % 2 == 0 and w % 2 == 0 else \
         F.interpolate(x, size=size, mode="bilinear", align_corners=False)
     coarse_u = F.max_pool2d(unknown.to(x.dtype), 2, ceil_mode=True) > 0
-    solved = impute(coarse_x, coarse_u, tol=1e-4)
+    solved = _impute_cg(coarse_x, coarse_u, 1e-4, 10000)
     return F.interpolate(solved, size=(h, w), mode="bilinear", align_corners=False)
 
 
-def impute(images: Tensor, unknown: Tensor, *, tol: float = 1e-7, max_iterations: int = 10000) -> Tensor:
+#: how ``impute`` solves: ``direct`` (a sparse LU factorisation per mask, SciPy's SuperLU, on the CPU), ``cg``
+#: (conjugate gradients in torch on the images' device), ``auto`` (direct on the CPU where SciPy imports, else cg)
+SOLVERS = ("auto", "direct", "cg")
+
+
+def impute(images: Tensor, unknown: Tensor, *, tol: float = 1e-7, max_iterations: int = 10000,
+           solver: str = "auto") -> Tensor:
     """Every ``unknown`` pixel (``[B, 1, H, W]``, true = impute) set to the weighted mean of its neighbours: the
     linear system ``S_i x_i − Σ_{n unknown} w_n x_n = Σ_{n known} w_n x_n`` (``S_i`` the weights inside the
-    image), solved for all images and channels at once by conjugate gradients with a Jacobi preconditioner, in
-    float64, to a relative residual of ``tol``, from the coarse grid's solution. Known pixels are returned as
-    they are; no noise is added."""
+    image), in float64. ``solver`` (:data:`SOLVERS`): ``direct`` factorises each mask's sparse system once and
+    solves the three channels exactly; ``cg`` solves all images and channels at once by conjugate gradients with
+    a Jacobi preconditioner, to a relative residual of ``tol``, from the coarse grid's solution. Known pixels are
+    returned as they are; no noise is added."""
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
+    if solver == "auto":
+        solver = "direct" if images.device.type == "cpu" and _scipy() else "cg"
+    if solver == "direct":
+        return _impute_direct(images, unknown)
+    return _impute_cg(images, unknown, tol, max_iterations)
+
+
+def _scipy() -> bool:
+    try:
+        import scipy.sparse.linalg  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _impute_direct(images: Tensor, unknown: Tensor) -> Tensor:
+    """The system of each mask as a sparse matrix (symmetric: the stencil is), factorised by SuperLU with a
+    minimum-degree ordering, solved for the three channels; about 0.1 s for 45,000 unknown pixels on one core."""
+    import numpy as np
+    import scipy.sparse as sparse
+    import scipy.sparse.linalg as linalg
+
+    x = images.detach().double().cpu().numpy()
+    masks = unknown.expand(images.shape[0], 1, *images.shape[-2:]).cpu().numpy()[:, 0]
+    out = x.copy()
+    h, w = masks.shape[-2:]
+    for i, m in enumerate(masks):
+        ys, xs = np.nonzero(m)
+        n = len(ys)
+        if n == 0:
+            continue
+        if n == h * w:
+            raise ValueError("impute: every pixel is unknown, so there is nothing to impute from")
+        index = np.full((h, w), -1, dtype=np.int64)
+        index[ys, xs] = np.arange(n)
+        rows, cols, vals = [np.arange(n)], [np.arange(n)], []
+        diagonal = np.zeros(n)
+        b = np.zeros((n, x.shape[1]))
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                weight = NEIGHBOURS[dy + 1][dx + 1]
+                if weight == 0:
+                    continue
+                ny, nx = ys + dy, xs + dx
+                k = np.nonzero((ny >= 0) & (ny < h) & (nx >= 0) & (nx < w))[0]
+                diagonal[k] += weight
+                j = index[ny[k], nx[k]]
+                inner = j >= 0
+                rows.append(k[inner])
+                cols.append(j[inner])
+                vals.append(np.full(int(inner.sum()), -weight))
+                known = k[~inner]
+                b[known] += weight * x[i][:, ny[known], nx[known]].T
+        a = sparse.csc_matrix((np.concatenate([diagonal, *vals]), (np.concatenate(rows), np.concatenate(cols))),
+                              shape=(n, n))
+        lu = linalg.splu(a, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+        out[i][:, ys, xs] = lu.solve(b).T
+    return torch.from_numpy(out).to(device=images.device, dtype=images.dtype)
+
+
+def _impute_cg(images: Tensor, unknown: Tensor, tol: float, max_iterations: int) -> Tensor:
     x = images.double()
     u = unknown.to(x.dtype).expand_as(x)
     weight = _neighbour_sum(torch.ones_like(x[:, :1])).expand_as(x)  # S_i
@@ -132,11 +202,13 @@ def road(
     seed: int = 0,
     batch_size: int = 32,
     tol: float = 1e-5,
+    solver: str = "auto",
 ) -> RoadScores:
     """ROAD's MoRF and LeRF of saliency maps ``[B, h, w]`` (any resolution) for ``images`` ``[B, 3, H, W]`` in
-    ``[0, 1]`` (see the module docstring). ``seed`` draws the tie-breaker and the imputation noise. ``tol``: the
-    solve's relative residual; at 1e-5 the imputed values lie within about 2e-4 of the exact solution on a
-    224×224 photo with 90 % removed, a fiftieth of the noise's σ (at 1e-7: 2e-6, at 1.5× the cost)."""
+    ``[0, 1]`` (see the module docstring). ``seed`` draws the tie-breaker and the imputation noise. ``solver``
+    (:data:`SOLVERS`): the imputation's, by default a direct sparse factorisation on the CPU (exact), conjugate
+    gradients on a GPU. ``tol``: conjugate gradients' relative residual; at 1e-5 the imputed values lie within
+    about 2e-4 of the exact solution on a 224×224 photo with 90 % removed, a fiftieth of the noise's σ."""
     images = check_images(images)
     b, _, h, w = images.shape
     saliency = check_saliency(saliency, images)
@@ -150,7 +222,7 @@ def road(
         for i in range(b):  # one photo at a time: its 9 MoRF and 9 LeRF images are imputed together
             top = ranks[i] < counts.view(-1, 1, 1)  # [P, H, W]: the top ⌊p·H·W⌋ pixels
             mask = torch.cat([top, ~top]).unsqueeze(1)  # MoRF imputes them, LeRF all but them
-            filled = impute(images[i].expand(2 * n, 3, h, w), mask, tol=tol)
+            filled = impute(images[i].expand(2 * n, 3, h, w), mask, tol=tol, solver=solver)
             g = torch.Generator(device=images.device).manual_seed(photo_seed(images[i], seed))  # batch-independent
             eps = torch.randn(filled.shape, generator=g, device=images.device, dtype=filled.dtype)
             filled = filled + noise * eps * mask

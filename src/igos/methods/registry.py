@@ -14,17 +14,20 @@ unless given; checked against the images' shape, device and dtype; ``None`` for 
 ``size`` (the checked mask size for methods of any resolution, else ``None``), and ``options``, an instance
 of the method's options dataclass (:mod:`igos.methods.options`), validated and resolved at ``size``. The call
 runs ``fn`` with the model frozen (eval mode, no parameter gradients, both restored), counts the images that
-go through the model, and returns the :class:`Attribution` with the targets and the options it ran with.
+go through the model, and returns the :class:`Attribution` with the targets and the options it ran with. When
+the device runs out of memory, ``fn`` runs again at half the batch size (down to 1), with a warning.
 """
 
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from ..core import ImageCounter, check_images, frozen, resolve_targets
@@ -182,11 +185,29 @@ class MethodSpec:
         counter = ImageCounter()
         with frozen(model), counter.watch(model):
             scored, rows = resolve_targets(model, images, target, opts.batch_size)
-            result = self.fn(scored, images, rows, baseline=baseline, size=size, seed=seed, options=opts)
+            while True:
+                try:
+                    result = self.fn(scored, images, rows, baseline=baseline, size=size, seed=seed, options=opts)
+                    break
+                except torch.OutOfMemoryError:
+                    if opts.batch_size <= 1:
+                        raise
+                    opts = backed_off(self.name, opts)
         result.forward_images += counter.forward_images
         result.backward_images += counter.backward_images
         result.target, result.bound, result.options = target_labels(scored.bound, images.device), scored.bound, opts
         return result
+
+
+def backed_off(method: str, options: MethodOptions) -> MethodOptions:
+    """``options`` with half the batch size, after the device ran out of memory (the method runs again from the
+    start: its maps equal those of a run at the smaller batch size, up to float rounding); a warning says so."""
+    smaller = max(1, options.batch_size // 2)
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    warnings.warn(f"{method}: out of memory at batch_size={options.batch_size}; running again at {smaller}",
+                  ResourceWarning, stacklevel=3)
+    return options.replace(batch_size=smaller)
 
 
 REGISTRY: dict[str, MethodSpec] = {}

@@ -1,0 +1,74 @@
+"""On CUDA (``python -m pytest -m gpu``, or ``python benchmarks/gpu_check.py``): the methods, the metric and the
+targets give on the GPU what they give on the CPU, within the tolerance of tests/agreement.py; bfloat16 runs.
+They skip where there is no CUDA."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import skimage
+import tinymodels as tm
+import torch
+from agreement import TOL, assert_maps_agree
+
+import igos
+from igos.images import load_image
+from igos.metrics import deletion_insertion
+from igos.models import Classifier
+from igos.targets import Box, Region
+
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: python -m pytest -m gpu")]
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return igos.load_model("efficientnet-lite0")
+
+
+def photos(side: int = 224, n: int = 2) -> torch.Tensor:
+    folder = os.path.join(os.path.dirname(skimage.__file__), "data")
+    return torch.stack([load_image(os.path.join(folder, f), side) for f in ("coffee.png", "chelsea.png")[:n]])
+
+
+@pytest.mark.parametrize("method", ["igos", "igospp", "gradient", "gradcam", "rise"])
+def test_a_method_on_cuda_agrees_with_the_cpu(lite0, method):
+    x = photos()
+    cuda = igos.load_model("efficientnet-lite0", device="cuda")
+    options = {"masks": 500} if method == "rise" else {}
+    on_cpu = igos.get_method(method)(lite0.model, x, resolution=28, **options)
+    on_gpu = igos.get_method(method)(cuda.model, x.cuda(), resolution=28, **options)
+    assert on_gpu.saliency.device.type == "cuda"
+    if method in ("gradient", "gradcam"):  # no optimiser, no sampling: the same numbers up to float rounding
+        assert torch.allclose(on_gpu.saliency.cpu(), on_cpu.saliency, rtol=1e-3, atol=1e-6)
+        return
+    if method != "rise":
+        assert_maps_agree(on_gpu.saliency.cpu(), on_cpu.saliency, rho=0.95, top=0.8)
+    a = deletion_insertion(lite0.model, x, on_cpu.saliency)
+    b = deletion_insertion(lite0.model, x, on_gpu.saliency.cpu())
+    assert (a.insertion - b.insertion).abs().max() < 5 * TOL and (a.deletion - b.deletion).abs().max() < 5 * TOL
+
+
+def test_the_metric_on_cuda_equals_the_cpu(lite0):
+    x = photos()
+    sal = torch.rand(2, 28, 28, generator=torch.Generator().manual_seed(0))
+    cuda = igos.load_model("efficientnet-lite0", device="cuda")
+    a = deletion_insertion(lite0.model, x, sal)
+    b = deletion_insertion(cuda.model, x.cuda(), sal.cuda())
+    assert torch.allclose(a.deletion_curve, b.deletion_curve.cpu(), atol=1e-4)
+    assert torch.allclose(a.insertion_curve, b.insertion_curve.cpu(), atol=1e-4)
+
+
+def test_bfloat16_and_targets_run_on_cuda():
+    cuda = igos.load_model("efficientnet-lite0", device="cuda", dtype="bfloat16")
+    r = igos.get_method("igos")(cuda.model, photos().cuda(), resolution=14)
+    assert torch.isfinite(r.saliency).all() and r.saliency.device.type == "cuda"
+    x = photos(64).cuda()
+    det = Classifier(tm.tiny_detector(), (0.0,) * 3, (1.0,) * 3).cuda()
+    seg = Classifier(tm.tiny_segmenter(full=True), (0.0,) * 3, (1.0,) * 3).cuda()
+    mask = torch.zeros(64, 64, dtype=torch.bool, device="cuda")
+    mask[:32, :32] = True
+    for model, target in ((det, Box([0, 0, 32, 32], 1)), (seg, Region(1, mask))):
+        sal = igos.get_method("gradient")(model, x, target).saliency
+        assert sal.device.type == "cuda" and float(sal[:, 32:, :].abs().sum()) == 0.0
