@@ -385,13 +385,17 @@ def cmd_sanity(args: argparse.Namespace) -> int:
         save_sanity_figure(out / "sanity.png", result, x.cpu())
     except ImportError as exc:  # matplotlib missing: the JSON is the result
         print(f"no figure ({exc})", file=sys.stderr)
+    def num(v: float | None) -> str:
+        return "–" if v is None else f"{v:.3f}"
+
     last = [s for s in result.steps if s["mode"] == "cascading"]
     if last:
         s = last[-1]
-        print(f"{method}: fully randomised ({s['randomised']}, cascading) Spearman |map| {s['spearman_abs']}, "
-              f"SSIM {s['ssim']}, HOG {s['hog']}; constant maps {s['constant']} of {len(files)}")
+        print(f"{method}: fully randomised ({s['randomised']}, cascading) Spearman |map| {num(s['spearman_abs'])} "
+              f"(a map that explains the model: low), SSIM {num(s['ssim'])}, HOG {num(s['hog'])}; constant maps "
+              f"{s['constant']} of {len(files)}")
     rl = result.random_logit
-    print(f"random logit: Spearman |map| {rl['spearman_abs']}, SSIM {rl['ssim']}")
+    print(f"random logit: Spearman |map| {num(rl['spearman_abs'])}, SSIM {num(rl['ssim'])}")
     print(f"wrote {out / 'sanity.json'}")
     return 0
 
