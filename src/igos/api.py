@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -18,7 +17,7 @@ from .models import ModelPreset, placed
 from .pipeline import Item, Task, check_targets, run
 from .records import Explanation, Explanations, Failure
 from .sources import load_model
-from .targets import Classes, Target, TopClass, as_targets
+from .targets import Target, as_targets
 
 __all__ = ["Explanation", "Explanations", "explain", "explain_stream", "evaluate", "resolve_model"]
 
@@ -45,15 +44,10 @@ def resolve_model(model: str | ModelPreset | None, device: str | torch.device | 
     return placed(model, device)
 
 
-def _targets_for(target: Any, n: int) -> list[int | Target | None]:
+def _targets_for(target: Any, n: int) -> list[Target | None]:
     """One target per image (``None``: its top-1) from ``None``, one class or target for all, or one per image
-    (:func:`igos.targets.as_targets`; plain classes stay ints)."""
-    if target is None:
-        return [None] * n
-    if isinstance(target, (int, np.integer)):
-        return [int(target)] * n
-    return [t.indices[0] if type(t) is Classes and t.score == "softmax" and len(t.indices) == 1 else
-            None if type(t) is TopClass and t.score == "softmax" else t for t in as_targets(target, n)]
+    (:func:`igos.targets.as_targets`)."""
+    return [None] * n if target is None else as_targets(target, n)
 
 
 def explain(

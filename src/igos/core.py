@@ -1,6 +1,6 @@
 """What every method and the metric share, below both: input checks, target binding, target scores, the
-model's frozen state and the count of images through it. It imports nothing from igos but the errors and the
-targets (:mod:`igos.targets`)."""
+model's frozen state and the count of images through it. It imports nothing from igos but the model outputs and
+the targets (:mod:`igos.outputs`, :mod:`igos.targets`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .errors import NonFiniteOutputError
+from .outputs import check_finite
 from .targets import Scored, bind
 
 __all__ = ["check_images", "check_finite", "resolve_targets", "class_probability", "class_score", "SCORES",
@@ -40,12 +40,6 @@ def check_images(images: Tensor) -> Tensor:
             f"got values in [{lo:.3g}, {hi:.3g}]"
         )
     return images
-
-
-def check_finite(logits: Tensor) -> Tensor:
-    if not torch.isfinite(logits).all():
-        raise NonFiniteOutputError("the model returned NaN or infinite outputs; cannot explain them")
-    return logits
 
 
 def class_probability(model: nn.Module, images: Tensor, targets: Tensor) -> Tensor:

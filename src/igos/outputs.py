@@ -11,9 +11,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .errors import ModelOutputError
+from .errors import ModelOutputError, NonFiniteOutputError
 
-__all__ = ["model_output", "logits_of", "is_detection", "take", "output_rows", "to_float32", "describe_output"]
+__all__ = ["model_output", "logits_of", "is_detection", "take", "output_rows", "to_float32", "describe_output",
+           "finite", "check_finite"]
 
 #: dict keys that hold a model's main output, in the order they are looked for (``logits``: HuggingFace's
 #: ``ModelOutput``; ``out``: torchvision's segmentation models)
@@ -95,6 +96,13 @@ def take(output: Tensor | list, idx: Tensor) -> Tensor | list:
     if isinstance(output, Tensor):
         return output[idx]
     return [output[int(i)] for i in idx]
+
+
+def check_finite(output: Any) -> Any:
+    """``output`` (any form :func:`model_output` gives), or ``NonFiniteOutputError`` when it holds NaN or inf."""
+    if not finite(output):
+        raise NonFiniteOutputError("the model returned NaN or infinite outputs; cannot explain them")
+    return output
 
 
 def finite(output: Tensor | list) -> bool:

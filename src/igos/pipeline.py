@@ -17,13 +17,13 @@ import torch
 from torch import Tensor
 
 from .core import frozen
-from .errors import ModelOutputError, NonFiniteOutputError, TargetError
+from .errors import ModelOutputError, TargetError
 from .images import ImageLoadError, load_image, photo_geometry
 from .methods import get_method
 from .methods.recommended import resolve_method
 from .metrics import deletion_insertion
 from .models import ModelPreset
-from .outputs import finite, model_output, take
+from .outputs import check_finite, finite, model_output, take
 from .perturb import blurred_baseline
 from .records import Explanation, Failure
 from .removals import check_removals, score_removal
@@ -130,7 +130,8 @@ def _load(items: Sequence[Item], preset: ModelPreset, resize: str | None, strict
             else:
                 image = load_image(item.source, preset.input_size, mode, crop_fraction=preset.crop_fraction,
                                    interpolation=preset.interpolation)
-                geometry = photo_geometry(item.source, preset.input_size, mode, crop_fraction=preset.crop_fraction)
+                geometry = photo_geometry(item.source, preset.input_size, mode, crop_fraction=preset.crop_fraction) \
+                    if target.in_photo_pixels else None
         except ImageLoadError as exc:
             failures.append(Failure(item.name, "load", exc.reason))
             continue
@@ -184,15 +185,17 @@ def check_targets(items: Sequence[Item], preset: ModelPreset, resize: str | None
     with each batch's clean forward pass."""
     mode = resize or preset.resize
     for item in items:
-        if item.target is None or isinstance(item.target, (int, Classes)) or isinstance(item.source, Tensor):
-            if isinstance(item.target, Target) and isinstance(item.source, Tensor):
-                item.target.in_input(None, "(tensor)")
+        target = as_targets(item.target, 1)[0]
+        if not target.in_photo_pixels:
+            continue
+        if isinstance(item.source, Tensor):
+            target.in_input(None, "(tensor)")
             continue
         try:
             geometry = photo_geometry(item.source, preset.input_size, mode, crop_fraction=preset.crop_fraction)
         except ImageLoadError:
             continue  # an unreadable photo is the load stage's failure
-        as_targets(item.target, 1)[0].in_input(geometry, str(item.name))
+        target.in_input(geometry, str(item.name))
 
 
 def prepare_batch(items: Sequence[Item], preset: ModelPreset, *, resize: str | None = None,
@@ -211,7 +214,7 @@ def prepare_batch(items: Sequence[Item], preset: ModelPreset, *, resize: str | N
         output = model_output(preset.model(x))
         if not finite(output):
             if strict:
-                raise NonFiniteOutputError("the model returned NaN or infinite outputs; cannot explain them")
+                check_finite(output)  # raises NonFiniteOutputError
             failures += [Failure(it.name, "model", "the model returned NaN or infinite outputs") for it in kept]
             return Batch.empty(failures)
         rows, bound, more = _bind(kept, targets, preset, x, output, strict)
@@ -224,10 +227,8 @@ def prepare_batch(items: Sequence[Item], preset: ModelPreset, *, resize: str | N
     return Batch(kept, x, blurred_baseline(x), target_labels(bound, x.device), probs, failures, bound)
 
 
-def target_name(preset: ModelPreset, bound: Bound | Tensor, row: int, label: int) -> str:
+def target_name(preset: ModelPreset, bound: Bound, row: int, label: int) -> str:
     """How records name a target: the class's name; a set's size and first classes; a box's or region's class."""
-    if isinstance(bound, Tensor):
-        return preset.class_name(label)
     spec = bound.describe(row)
     kind = spec["kind"]
     if kind == "classes" and len(spec["classes"]) > 1:
@@ -255,7 +256,7 @@ def run_task(preset: ModelPreset, batch: Batch, task: Task, rows: Sequence[int] 
     rows = list(range(len(batch.items))) if rows is None else list(rows)
     idx = torch.tensor(rows, device=batch.images.device)
     x, labels, baseline = batch.images[idx], batch.targets[idx], batch.baseline[idx]
-    target = batch.bound.select(rows) if batch.bound is not None else labels
+    target = batch.bound.select(rows)
     options = spec.with_preset(dict(task.options), preset)
     _sync(x.device)
     t0 = time.perf_counter()
@@ -281,8 +282,7 @@ def run_task(preset: ModelPreset, batch: Batch, task: Task, rows: Sequence[int] 
             forward_images=result.forward_images // n, backward_images=result.backward_images // n,
             mask=None if result.mask is None else result.mask[r].detach().cpu(),
             trace=result.trace[r] if result.trace else None,
-            target_spec=None if isinstance(target, Tensor) else target.describe(r),
-            outline=None if isinstance(target, Tensor) else target.outline(r),
+            target_spec=target.describe(r), outline=target.outline(r),
         )
         if scores is not None:
             e.set_scores(scores, r, (t2 - t1) / n)

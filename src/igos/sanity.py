@@ -23,7 +23,7 @@ Needs ``pip install "igos[sanity]"`` (SciPy, scikit-image).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from .core import frozen
 from .errors import MissingDependencyError
 from .methods import get_method
+from .methods.layers import wrapped
 from .outputs import logits_of
 
 __all__ = ["parameter_blocks", "randomised", "similarity", "sanity_check", "SanityResult", "MEASURES"]
@@ -42,16 +43,9 @@ __all__ = ["parameter_blocks", "randomised", "similarity", "sanity_check", "Sani
 MEASURES = ("spearman_abs", "spearman", "ssim", "hog")
 
 
-def _network(model: nn.Module) -> nn.Module:
-    """The network inside wrappers (a Classifier's ``net``)."""
-    while isinstance(getattr(model, "net", None), nn.Module):
-        model = model.net
-    return model
-
-
 def parameter_blocks(model: nn.Module) -> list[tuple[str, list[nn.Module]]]:
     """The blocks randomised by the checks, from the output down: ``(name, modules)``."""
-    net = _network(model)
+    net = wrapped(model)[-1]  # the network inside its wrappers
     if hasattr(net, "_blocks") and hasattr(net, "_conv_stem") and hasattr(net, "_fc"):  # EfficientNet(-Lite)
         head = [m for m in (getattr(net, "_conv_head", None), getattr(net, "_bn1", None), net._fc) if m is not None]
         blocks = [(f"blocks.{i}", [b]) for i, b in reversed(list(enumerate(net._blocks)))]
@@ -75,15 +69,23 @@ def _randomise(modules: Sequence[nn.Module], generator: torch.Generator) -> None
 
 
 def randomised(model: nn.Module, names: Sequence[str], seed: int = 0) -> nn.Module:
-    """A copy of ``model`` with the blocks ``names`` (of :func:`parameter_blocks`) randomised; the model is kept."""
+    """A copy of ``model`` with the blocks ``names`` (of :func:`parameter_blocks`) randomised; the model is kept.
+    The ``k``-th block named draws from seed ``seed · 1000 + k``."""
     copied = copy.deepcopy(model)
-    blocks = dict(parameter_blocks(copied))
+    for _ in _cascade(copied, names, seed):
+        pass
+    return copied
+
+
+def _cascade(model: nn.Module, names: Sequence[str], seed: int) -> Iterator[str]:
+    """Randomises the blocks ``names`` of ``model`` in place, one at a time, yielding each block's name after it."""
+    blocks = dict(parameter_blocks(model))
     unknown = [n for n in names if n not in blocks]
     if unknown:
         raise ValueError(f"unknown block(s) {unknown}; the model's are {', '.join(blocks)}")
     for k, name in enumerate(names):
         _randomise(blocks[name], torch.Generator().manual_seed(seed * 1000 + k))
-    return copied
+        yield name
 
 
 def _libraries() -> tuple[Any, Any, Any]:
@@ -171,11 +173,12 @@ def sanity_check(model: nn.Module, images: Tensor, method: str, *, resolution: A
     original = first.saliency.detach().cpu()
     result = SanityResult(method, resolution, list(names or [str(i) for i in range(len(images))]))
     result.maps["original"] = original
-    if "cascading" in modes:
-        for k, name in enumerate(blocks):
+    if "cascading" in modes:  # one copy, one more block random at each step (as randomised(model, blocks[:k+1]))
+        cascade = copy.deepcopy(model)
+        for name in _cascade(cascade, blocks, seed):
             if progress:
                 progress(f"cascading: {name}")
-            maps = explain(randomised(model, blocks[: k + 1], seed))
+            maps = explain(cascade)
             result.maps[name] = maps
             result.steps.append(_step(name, "cascading", maps, original, size))
     if "independent" in modes:

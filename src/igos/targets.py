@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .errors import NonFiniteOutputError, TargetError, UnsupportedTargetError
-from .outputs import describe_output, finite, is_detection, logits_of, model_output, output_rows, take
+from .errors import TargetError, UnsupportedTargetError
+from .outputs import check_finite, describe_output, is_detection, logits_of, model_output, output_rows, take
 
 __all__ = ["Target", "Classes", "TopClass", "Region", "Box", "Score", "Bound", "Scored", "Geometry", "bind",
            "bind_targets", "as_targets", "target_labels", "SCORES", "KINDS"]
@@ -67,9 +67,11 @@ class Target:
     """Base of every target kind: a differentiable scalar per image from the model's output."""
 
     kind: ClassVar[str] = "target"
+    #: given in the photo's pixels (a box, a mask file): mapped to the input's by :meth:`in_input`
+    in_photo_pixels: ClassVar[bool] = False
 
     def group(self) -> tuple:
-        """Targets of one group bind together (one vectorised :class:`Bound`)."""
+        """Targets of one group bind together: one vectorised :class:`Bound`, made by ``group()[0].bind_all``."""
         return (type(self), getattr(self, "score", None))
 
     def in_input(self, geometry: Geometry | None, where: str) -> Target:
@@ -89,6 +91,7 @@ class Bound:
     the image ``rows[k]`` (an index into the ``n`` images)."""
 
     n: int
+    kind: str = "target"
     #: the score lies in [0, 1] (log-odds are defined)
     probability_valued: bool = False
     #: Excitation Backprop can start from it (:meth:`units`)
@@ -116,8 +119,6 @@ class Bound:
     def outline(self, i: int) -> tuple[str, Any] | None:
         """What an overlay draws for image ``i``: ``("box", [x1, y1, x2, y2])`` or ``("region", mask [H, W])``."""
         return None
-
-    kind: str = "target"
 
     def _log_odds(self, s: Tensor) -> Tensor:
         if not self.probability_valued:
@@ -148,25 +149,19 @@ class _Clean:
             return take(self._all, torch.tensor([0]))
         if self._first is None:
             with torch.no_grad():
-                self._first = _checked(model_output(self.model(self.images[:1])))
+                self._first = check_finite(model_output(self.model(self.images[:1])))
         return self._first
 
     def all(self) -> Any:
         if self._all is None:
             start = 0 if self._first is None else 1
             with torch.no_grad():
-                parts = [_checked(model_output(self.model(self.images[i : i + self.batch_size])))
+                parts = [check_finite(model_output(self.model(self.images[i : i + self.batch_size])))
                          for i in range(start, self.images.shape[0], self.batch_size)]
             parts = ([self._first] if start else []) + parts
             first = parts[0]
             self._all = torch.cat(parts) if isinstance(first, Tensor) else [d for p in parts for d in p]
         return self._all
-
-
-def _checked(output: Any) -> Any:
-    if not finite(output):
-        raise NonFiniteOutputError("the model returned NaN or infinite outputs; cannot explain them")
-    return output
 
 
 # -- classes ------------------------------------------------------------------------------------------------------
@@ -350,6 +345,7 @@ class Region(Target):
     mask: Any = None
     score: str = "softmax"
     kind: ClassVar[str] = "region"
+    in_photo_pixels: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if self.score not in ("softmax", "sigmoid"):
@@ -480,6 +476,7 @@ class Box(Target):
     xyxy: Any
     label: int | None = None
     kind: ClassVar[str] = "box"
+    in_photo_pixels: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         try:
@@ -729,15 +726,10 @@ def bind_targets(targets: list[Target], model: nn.Module, images: Tensor, batch_
     clean = _Clean(model, images, batch_size, output)
     groups = {t.group() for t in targets}
     if len(groups) == 1:
-        return type(targets[0]).bind_all(targets, clean, images) if not isinstance(targets[0], TopClass) \
-            else Classes.bind_all(targets, clean, images)
+        return targets[0].group()[0].bind_all(targets, clean, images)
     out = clean.all()
-    bounds = []
-    for i, t in enumerate(targets):
-        one = _Clean(model, images[i : i + 1], 1, take(out, torch.tensor([i])))
-        kind = Classes if isinstance(t, TopClass) else type(t)
-        bounds.append(kind.bind_all([t], one, images[i : i + 1]))
-    return EachBound(bounds)
+    return EachBound([t.group()[0].bind_all([t], _Clean(model, images[i : i + 1], 1, take(out, torch.tensor([i]))),
+                                            images[i : i + 1]) for i, t in enumerate(targets)])
 
 
 def target_labels(bound: Bound, device: torch.device | str = "cpu") -> Tensor:
@@ -758,7 +750,7 @@ class Scored(nn.Module):
         return self.net(images)
 
     def score_output(self, output: Any, rows: Tensor, kind: str = "probability") -> Tensor:
-        return self.bound.score(_checked(model_output(output)), rows, kind)
+        return self.bound.score(check_finite(model_output(output)), rows, kind)
 
     def score(self, images: Tensor, rows: Tensor, kind: str = "probability") -> Tensor:
         return self.score_output(self.net(images), rows, kind)

@@ -9,7 +9,16 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor, nn
 
-__all__ = ["resolve_layer", "last_spatial_layer", "capture"]
+__all__ = ["resolve_layer", "last_spatial_layer", "capture", "wrapped"]
+
+
+def wrapped(model: nn.Module) -> list[nn.Module]:
+    """``model`` and the models it wraps, outermost first, each under ``net`` (the bound target's wrapper, a
+    Classifier, the network)."""
+    chain = [model]
+    while isinstance(getattr(chain[-1], "net", None), nn.Module):
+        chain.append(chain[-1].net)
+    return chain
 
 
 def resolve_layer(model: nn.Module, layer: str | nn.Module) -> nn.Module:
@@ -19,10 +28,7 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module) -> nn.Module:
         if not any(m is layer for m in model.modules()):
             raise ValueError(f"layer {type(layer).__name__} is not a submodule of the model")
         return layer
-    roots = [model]  # then the models it wraps (the bound target's wrapper, a Classifier), each under ``net``
-    while isinstance(getattr(roots[-1], "net", None), nn.Module):
-        roots.append(roots[-1].net)
-    for root in roots:
+    for root in wrapped(model):
         try:
             return root.get_submodule(layer)
         except AttributeError:
