@@ -72,3 +72,17 @@ def test_bfloat16_and_targets_run_on_cuda():
     for model, target in ((det, Box([0, 0, 32, 32], 1)), (seg, Region(1, mask))):
         sal = igos.get_method("gradient")(model, x, target).saliency
         assert sal.device.type == "cuda" and float(sal[:, 32:, :].abs().sum()) == 0.0
+
+
+def test_the_automatic_batch_fits_the_free_memory_by_a_measured_cost():
+    from igos.resources import MAX_BATCH, auto_batch_size, per_image_bytes
+
+    cuda = igos.load_model("efficientnet-lite0", device="cuda")
+    x = photos().cuda()
+    per = per_image_bytes(cuda.model, x)
+    assert 1e5 < per < 4e9  # EfficientNet-Lite0 at 224: tens of MB an image with its gradient
+    n = auto_batch_size(cuda.model, x)
+    free, _ = torch.cuda.mem_get_info()
+    assert 1 <= n <= MAX_BATCH and (n == MAX_BATCH or n * per <= free)
+    r = igos.get_method("igos")(cuda.model, x, resolution=7, iterations=2)
+    assert r.options.batch_size == n

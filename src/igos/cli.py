@@ -22,6 +22,29 @@ STYLE = dict(cmap=dict(default="viridis", choices=["viridis", "jet", "gray"], he
              alpha=dict(type=float, default=0.5, help="heatmap opacity in the overlay (0…1)"))
 
 
+def memory_text() -> str:
+    """The process's peak memory, for a run's last line."""
+    from .resources import peak_memory
+
+    peak = peak_memory()
+    parts = [f"resident {peak['rss_mb']:.0f} MB"] if "rss_mb" in peak else []
+    parts += [f"CUDA {peak['cuda_mb']:.0f} MB"] if "cuda_mb" in peak else []
+    return "peak memory " + ", ".join(parts) if parts else "peak memory not known on this platform"
+
+
+def _batch_size(text: str) -> int | str:
+    """``--batch-size``: a positive integer or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}")
+    return value
+
+
 def _model_options(args: argparse.Namespace) -> dict[str, Any]:
     """``load_model``'s keyword arguments from the model flags (``--weights``, ``--model-arg``, ``--mean``, …)."""
     from .options import parse_options, parse_size
@@ -107,7 +130,9 @@ def _explain_parser(sub: Any, methods: list[str]) -> None:
                          "insertion, the default), road (ROAD's MoRF ↓ and LeRF ↑), mean, zero")
     ex.add_argument("--resize", choices=["squash", "crop"], default=None, help="default: the model preset's")
     ex.add_argument("--images-per-batch", type=int, default=8, help="images explained together (default 8)")
-    ex.add_argument("--batch-size", type=int, default=None, help="images per model call inside the method")
+    ex.add_argument("--batch-size", type=_batch_size, default=None, metavar="N|auto",
+                    help="images per model call inside the method (default auto: the largest that fits on a GPU, "
+                         "16 on a CPU)")
     ex.add_argument("--cmap", **STYLE["cmap"])
     ex.add_argument("--alpha", **STYLE["alpha"])
     ex.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
@@ -259,7 +284,7 @@ def _print_summary(records: list, failures: list, out_dir: Path) -> None:
         i = np.mean([r["insertion"]["auc"] for r in records])
         print(f"mean over {len(records)} images: deletion {d:.4f} (lower is better), "
               f"insertion {i:.4f} (higher is better)")
-    print(f"wrote {len(records)} heatmaps and results.json to {out_dir}/")
+    print(f"wrote {len(records)} heatmaps and results.json to {out_dir}/; {memory_text()}")
     if failures:
         print(f"{len(failures)} image(s) failed:", file=sys.stderr)
         for f in failures:
@@ -287,7 +312,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(f"bench: {summary.rows_written} rows written, {summary.rows_skipped} already there, "
           f"{summary.images_failed} of {summary.images_total} images failed; {summary.wall_seconds:.0f} s"
           + (f", overhead outside methods and metric {100 * summary.overhead:.2f} %" if summary.rows_written else "")
-          + (f"; {summary.rows_rescored} stored rows scored with the new removal(s)" if summary.rows_rescored else ""))
+          + (f"; {summary.rows_rescored} stored rows scored with the new removal(s)" if summary.rows_rescored else "")
+          + f"; {memory_text()}")
     if summary.stalled:
         print(f"warning: {len(summary.stalled)} I-GOS map(s) are flat (all cells equal: they say nothing): "
               + ", ".join(summary.stalled[:10]) + (" …" if len(summary.stalled) > 10 else "")

@@ -117,7 +117,10 @@ class ExplanationWriter:
         self._flushed = time.monotonic()
         from ._version import __version__
 
-        doc = {"igos_version": __version__, **self.meta, "images": self.records, "failures": self.failures}
+        from .resources import peak_memory
+
+        doc = {"igos_version": __version__, **self.meta, "peak_memory": peak_memory(), "images": self.records,
+               "failures": self.failures}
         tmp = self.folder / (RESULTS_JSON + ".tmp")
         tmp.write_text(json.dumps(doc, indent=1))
         os.replace(tmp, self.folder / RESULTS_JSON)

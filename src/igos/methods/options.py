@@ -79,17 +79,22 @@ class MethodOptions:
     """Options every method has.
 
     Attributes:
-        batch_size: images per model call inside the method (path points, trials and masks are chunked by it).
+        batch_size: images per model call inside the method (path points, trials and masks are chunked by it);
+            ``"auto"`` (the default): the largest that fits in the device's free memory by a measured per-image
+            cost on CUDA, 16 on a CPU (:func:`igos.resources.auto_batch_size`), resolved when the method runs.
+            It changes the maps only by float rounding, so it is not part of a stored result's identity.
     """
 
-    batch_size: int = 16
+    batch_size: int | str = "auto"
 
     #: option -> the value at which the method behaves as before the option existed (left out of the hash)
     HASH_NEUTRAL: ClassVar[Mapping[str, Any]] = {}
 
     def __post_init__(self) -> None:
         checks = Checks(self)
-        checks.at_least(1, "batch_size")
+        b = self.batch_size
+        checks.need(b == "auto" or (isinstance(b, int) and not isinstance(b, bool) and b >= 1), "batch_size",
+                    'an integer ≥ 1 or "auto"')
         self.check(checks)
         checks.done()
 
@@ -129,9 +134,14 @@ class MethodOptions:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def hashed(self) -> dict[str, Any]:
-        """:meth:`as_dict` less the options that hold their :attr:`HASH_NEUTRAL` value."""
-        return {k: v for k, v in self.as_dict().items()
-                if not (k in self.HASH_NEUTRAL and v == self.HASH_NEUTRAL[k])}
+        """:meth:`as_dict` less the options that hold their :attr:`HASH_NEUTRAL` value; the batch size, which
+        changes a map only by float rounding, always as 16 (the default stores were made with, so their rows
+        stay valid whatever batch a later run takes)."""
+        out = {k: v for k, v in self.as_dict().items()
+               if not (k in self.HASH_NEUTRAL and v == self.HASH_NEUTRAL[k])}
+        if "batch_size" in out:
+            out["batch_size"] = 16
+        return out
 
     def replace(self: O, **changes: Any) -> O:
         """A copy with ``changes`` (validated again)."""

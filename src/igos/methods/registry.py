@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from ..core import ImageCounter, check_images, frozen, resolve_targets
 from ..perturb import blurred_baseline, check_resolution
+from ..resources import AUTO, auto_batch_size
 from ..targets import target_labels
 from .common import Attribution
 from .options import MethodOptions, Size
@@ -183,16 +184,19 @@ class MethodSpec:
         opts = opts.resolved(size)
         baseline = self._baseline(images, baseline)
         counter = ImageCounter()
-        with frozen(model), counter.watch(model):
-            scored, rows = resolve_targets(model, images, target, opts.batch_size)
-            while True:
-                try:
-                    result = self.fn(scored, images, rows, baseline=baseline, size=size, seed=seed, options=opts)
-                    break
-                except torch.OutOfMemoryError:
-                    if opts.batch_size <= 1:
-                        raise
-                    opts = backed_off(self.name, opts)
+        with frozen(model):
+            if opts.batch_size == AUTO:  # measured outside the counter: the probe is not the method's cost
+                opts = opts.replace(batch_size=auto_batch_size(model, images))
+            with counter.watch(model):
+                scored, rows = resolve_targets(model, images, target, opts.batch_size)
+                while True:
+                    try:
+                        result = self.fn(scored, images, rows, baseline=baseline, size=size, seed=seed, options=opts)
+                        break
+                    except torch.OutOfMemoryError:
+                        if opts.batch_size <= 1:
+                            raise
+                        opts = backed_off(self.name, opts)
         result.forward_images += counter.forward_images
         result.backward_images += counter.backward_images
         result.target, result.bound, result.options = target_labels(scored.bound, images.device), scored.bound, opts
