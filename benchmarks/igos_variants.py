@@ -5,7 +5,8 @@ seconds per image, and paired per-photo wins against the first variant. Results 
 A variant is ``NAME:METHOD:KEY=VALUE,...``; ``scale=C`` multiplies the resolution's default λ1 and λ2
 (I-GOS's ``default_regularisation``) by ``C``. Photos: the λ-tuning set, held out from both bench tables
 (every 4th file from the third, minus the multiples of 4 and 5 in sorted order): 020, 060, 140, 180,
-220, 260, 340, 380, 420, 460 of ../shared/data/imagenet-dev.
+220, 260, 340, 380, 420, 460 of ../shared/data/imagenet-dev; with ``--every 5`` the 20 table photos instead
+(000, 050, …, 950), for the check on photos not used to choose.
 
     python benchmarks/igos_variants.py --resolutions 28 7 \\
         --variant default:igos: --variant logodds:igos:score=log-odds,scale=10
@@ -53,7 +54,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", default="../shared/data/imagenet-dev")
     ap.add_argument("--resolutions", nargs="+", type=int, default=[28, 7])
-    ap.add_argument("--limit", type=int, default=10)
+    ap.add_argument("--limit", type=int, default=None, help="at most this many photos (default: 10 tuning photos, "
+                    "or every one of --every)")
+    ap.add_argument("--every", type=int, default=None, metavar="N",
+                    help="instead of the tuning photos, every N-th file in sorted order (5: the 20 table photos)")
     ap.add_argument("--variant", action="append", required=True)
     ap.add_argument("--model", default="efficientnet-lite0")
     ap.add_argument("--cache", default="docs/results/igos-variants.json")
@@ -63,12 +67,14 @@ def main() -> None:
                          "variants of one method are joined in the order of their λ scale (a trade-off curve over λ)")
     args = ap.parse_args()
     points: dict[int, list[tuple[str, str, float, float, float]]] = {}
-    files = tuning_photos(args.images, args.limit)
+    files = (tuning_photos(args.images, args.limit or 10) if args.every is None
+             else find_images([args.images])[:: args.every][: args.limit])
     cache_path = Path(args.cache)
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     preset = None
     x = None
-    print(f"{len(files)} held-out photos: {', '.join(f.name[:3] for f in files)}; model {args.model}")
+    kind = "held-out" if args.every is None else f"every {args.every}th"
+    print(f"{len(files)} {kind} photos: {', '.join(f.name[:3] for f in files)}; model {args.model}")
     for res in args.resolutions:
         print(f"\n{res}×{res}\n| variant | deletion (↓) | insertion (↑) | ins − del | flat (stalled) | s/image | "
               "wins del / ins / ins−del vs first |\n|---|---|---|---|---|---|---|")

@@ -226,7 +226,7 @@ def test_igospp_masks_and_armijo(tiny_net, images):
     from igos.methods.igos import FLAT_TOLERANCE
     from igos.methods.igospp import igospp
 
-    r = igospp(tiny_net, images, resolution=6, iterations=4, steps=3)
+    r = igospp(tiny_net, images, resolution=6, iterations=4, steps=3, accelerated=False)  # the line search
     assert r.saliency.shape == (3, 6, 6)
     assert float(r.mask.min()) >= 0 and float(r.mask.max()) <= 1
     # the saliency is 1 − M; a mask with no order gets the tie order, at most 1e-3 (FULL["tie_break"])
@@ -236,3 +236,6 @@ def test_igospp_masks_and_armijo(tiny_net, images):
         if float(r.mask[i].max() - r.mask[i].min()) >= FLAT_TOLERANCE:
             assert float(extra[i].abs().max()) == 0.0
     assert armijo_checked(r.trace) > 3
+    fast = igospp(tiny_net, images, resolution=6, iterations=4, l1=0.0, tv=0.0, accelerated=True)
+    assert fast.options.accelerated and fast.options.nesterov and fast.options.steps == 3
+    assert float(fast.mask.min()) >= 0 and float(fast.mask.max()) <= 1 and float(fast.mask.min()) < 0.9

@@ -129,7 +129,7 @@ def test_the_trace_says_why_a_run_stopped_and_every_trial(tiny_net, images):
         assert len(t["tried"]) == t["iterations"]
         for it, tried in enumerate(t["tried"]):
             assert len(tried) == t["trials"][it] and (t["step"][it], t["objective"][it]) in tried
-    pp = igospp(tiny_net, images, resolution=5, iterations=2, steps=3, early_stop=None)
+    pp = igospp(tiny_net, images, resolution=5, iterations=2, steps=3, early_stop=None, accelerated=False)
     for t in pp.trace:
         assert t["stopped"] == "ran all 2 iterations"
         assert {"ig_sum_deletion", "path_delta_insertion", "ig_sum_insertion_mi"} <= set(t)
@@ -181,7 +181,7 @@ def test_line_search_stops_after_max_trials():
 
 def test_stop_on_failure_ends_a_run_whose_line_search_finds_no_step(tiny_net, images):
     """An impossible Armijo constant: the first search fails; the run stops there."""
-    kw = dict(resolution=5, iterations=4, steps=3, armijo=1e9, early_stop=None, start=1.0)
+    kw = dict(resolution=5, iterations=4, steps=3, armijo=1e9, early_stop=None, start=1.0, accelerated=False)
     going = igospp(tiny_net, images, **kw)
     stopped = igospp(tiny_net, images, stop_on_failure=True, **kw)
     for g, s in zip(going.trace, stopped.trace):
@@ -206,8 +206,9 @@ def test_the_next_search_grows_only_after_a_first_trial_pass(tiny_net, images):
 
 
 def test_igospp_single_mask_paths_may_use_fewer_points(tiny_net, images):
-    full = igospp(tiny_net, images, resolution=5, iterations=2, steps=4, early_stop=None)
-    fewer = igospp(tiny_net, images, resolution=5, iterations=2, steps=4, steps_single=2, early_stop=None)
+    line = dict(early_stop=None, accelerated=False)
+    full = igospp(tiny_net, images, resolution=5, iterations=2, steps=4, **line)
+    fewer = igospp(tiny_net, images, resolution=5, iterations=2, steps=4, steps_single=2, **line)
     # per iteration: 2 paths × 4 points + 2 paths × 2 points with gradients, for each of the 3 images
     assert full.backward_images == 3 * 2 * 16 and fewer.backward_images == 3 * 2 * 12
     with pytest.raises(ValueError, match="steps_single"):
@@ -222,14 +223,98 @@ def test_igospp_search_profile_per_resolution_and_the_settings_hash():
     assert resolve_profile(224, 5, max_trials=9)["max_trials"] == 9  # a given option wins over the profile
     assert resolve_profile(7, 5, lean=True)["lean"] and resolve_profile(224, 2)["steps_single"] == 2
     spec = get_method("igospp")
+    line = {"accelerated": False}
     # rows stored before the lean search existed keep their hash: the neutral values are not hashed
-    assert not {"lean", "max_trials", "steps_single", "stop_on_failure"} & set(spec.hashed_options({}, 28))
-    assert spec.hashed_options({}, 28)["iterations"] == 15
+    assert not {"lean", "max_trials", "steps_single", "stop_on_failure", "accelerated", "nesterov"} & set(
+        spec.hashed_options(line, 28))
+    assert spec.hashed_options(line, 28)["iterations"] == 15
     # the tie order, on by default, is hashed (rows made without it are recomputed); off, it is not
-    assert spec.hashed_options({}, 28)["tie_break"] == 1e-3
-    assert "tie_break" not in spec.hashed_options({"tie_break": 0.0}, 28)
-    lean = spec.hashed_options({}, 112)
+    assert spec.hashed_options(line, 28)["tie_break"] == 1e-3
+    assert "tie_break" not in spec.hashed_options({"tie_break": 0.0, **line}, 28)
+    # the accelerated search is a different method run: hashed with its own options; the default (the line search)
+    # hashes as before
+    fast = spec.hashed_options({"accelerated": True}, 14)
+    assert fast["accelerated"] and fast["nesterov"] and fast["normalise_step"] and fast["fixed_step"] == 0.2
+    assert (fast["iterations"], fast["steps"], fast["steps_single"]) == (15, 3, 1)
+    assert spec.hashed_options({}, 14) == spec.hashed_options(line, 14)
+    lean = spec.hashed_options(line, 112)
     assert lean["lean"] is True and lean["max_trials"] == 6 and lean["iterations"] == 10
     igos_spec = get_method("igos")
     assert "stop_on_failure" not in igos_spec.hashed_options({}, 28)
     assert igos_spec.hashed_options({"stop_on_failure": True}, 28)["stop_on_failure"] is True
+
+
+class _Bowl:
+    """A stand-in problem with a known direction: ``F(M) = ½‖M − 0.2‖²``, whose gradient is ``M − 0.2``."""
+
+    channels = 1
+    evidence = None
+
+    def begin(self, mask):
+        return self.f(mask), {}
+
+    @staticmethod
+    def f(mask):
+        return 0.5 * (mask - 0.2).pow(2).flatten(1).sum(1)
+
+    def iteration(self, mask, idx, noise, value):
+        return mask - 0.2, self.f(mask), lambda m, rows: (self.f(m), self.f(m)), {}
+
+
+@pytest.mark.parametrize("normalise, want", [(False, [0.6, 0.35, 0.225]), (True, [0.9, 0.775, 0.625])])
+def test_nesterov_follows_the_authors_update_by_hand(normalise, want):
+    """θ_k = M_k − a·g_k, M_{k+1} = θ_k + k/(k+3)·(θ_k − θ_{k−1}), by hand on F = ½(M − 0.2)², from M = 1:
+    a = 0.5: θ_0 = 0.6 = M_1; θ_1 = 0.6 − 0.5·0.4 = 0.4, M_2 = 0.4 − ¼·0.2 = 0.35; θ_2 = 0.35 − 0.5·0.15 = 0.275,
+    M_3 = 0.275 − ⅖·0.125 = 0.225. Normalised (a = 0.1 / |g|): M_1 = 0.9; θ_1 = 0.8, M_2 = 0.8 − ¼·0.1 = 0.775;
+    θ_2 = 0.675, M_3 = 0.675 − ⅖·0.125 = 0.625."""
+    from igos.methods.descent import descend, new_traces
+
+    step = 0.1 if normalise else 0.5
+    got = []
+    for iterations in (1, 2, 3):
+        s = DescentOptions(iterations=iterations, fixed_step=step, nesterov=True, normalise_step=normalise,
+                           noise=0.0, l1=0.0, tv=0.0, start=1.0)
+        mask = torch.ones(1, 1, 1, 1)
+        traces = new_traces(1)
+        out, value = descend(_Bowl(), mask, _Bowl.f(mask), s, torch.Generator().manual_seed(0), (3, 1, 1), traces)
+        got.append(float(out))
+        assert float(value) == pytest.approx(float(_Bowl.f(out)))  # F scored once, at the end
+        assert traces[0]["iterations"] == iterations and traces[0]["stopped"].startswith("ran all")
+    assert got == pytest.approx(want, abs=1e-6)
+
+
+def test_nesterov_igospp_scores_no_candidates_and_batches_exactly(tiny_net, images):
+    """Per iteration only the four paths' gradients (2·K + 2·K_single images); forward-only images are the
+    paths' start scores, F at the start and F once at the end. Batched = one by one; masks in [0, 1]."""
+    kw = dict(resolution=5, iterations=3, steps=3, steps_single=1, fixed_step=0.2, nesterov=True,
+              normalise_step=True, l1=0.0, tv=0.0, accelerated=True)  # the tiny net's score alone moves the masks
+    r = igospp(tiny_net, images, **kw)
+    assert r.backward_images == 3 * 3 * (2 * 3 + 2 * 1)
+    # the target's clean pass, p(I) and p(I0), F at the start and at the end (4 paths × 3 points each)
+    assert r.forward_images == 3 * (1 + 2 + 2 * 4 * 3)
+    assert float(r.mask.min()) >= 0 and float(r.mask.max()) <= 1 and not torch.equal(r.mask, torch.ones_like(r.mask))
+    for t in r.trace:
+        assert t["iterations"] == 3 and "Nesterov" in t["stopped"] and not {"trials", "accepted", "armijo"} & set(t)
+        assert all(abs(s) > 0 for s in t["step"]) and len(t["objective"]) == 3
+    one = torch.cat([igospp(tiny_net, images[i : i + 1], **kw).saliency for i in range(3)])
+    assert torch.allclose(one, r.saliency, atol=1e-5)
+    with pytest.raises(ValueError, match="nesterov"):
+        igospp(tiny_net, images, resolution=5, nesterov=True)
+
+
+def test_paths_sharing_model_calls_give_each_path_its_own_integrated_gradient(tiny_net, images):
+    """path_gradients (iGOS++'s four paths in shared batches) = path_gradient of each path alone."""
+    from igos.methods.optim import path_gradient, path_gradients
+
+    g = torch.Generator().manual_seed(0)
+    x0 = images.flip(0)
+    masks = [torch.rand(3, 1, 32, 32, generator=g) for _ in range(3)]
+    noise = torch.randn(4, 3, 32, 32, generator=g) * 0.05
+    alphas = [torch.arange(1, k + 1) / k for k in (4, 3, 1)]
+    t = torch.tensor([0, 1, 2])
+    specs = [(images, x0, masks[0], alphas[0], noise), (x0, images, masks[1], alphas[1], None),
+             (images, x0, masks[2], alphas[2], noise[:1])]
+    together = path_gradients(tiny_net, specs, t, batch_size=5)  # chunks that cut across paths
+    for (start, end, mask, a, eps), (grad, probs) in zip(specs, together):
+        alone, alone_probs = path_gradient(tiny_net, start, end, mask, t, a, eps, 16)
+        assert torch.allclose(grad, alone, atol=1e-6) and torch.allclose(probs, alone_probs, atol=1e-6)

@@ -24,6 +24,7 @@ def test_a_python_user_writes_a_folder_that_load_and_report_read(tiny_preset, im
     path = igos.save_explanations(tmp_path / "ex", found, failures=[igos.Failure("gone.png", "load", "no such file")])
     doc = json.loads(path.read_text())
     assert doc["model"] == "tiny" and doc["method"] == "igos" and len(doc["images"]) == 3
+    assert doc["peak_memory"]["rss_mb"] > 10  # the run's peak resident set, in MB
     saved = igos.load_explanations(tmp_path / "ex")
     assert saved.failures == [{"path": "gone.png", "stage": "load", "error": "no such file"}]
     for e, rec in zip(found, saved.records):

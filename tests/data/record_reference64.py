@@ -1,9 +1,9 @@
 """Records tests/data/reference64.pt: every registered method on the tiny float64 net, one thread,
 deterministic algorithms, plus the paper-setting descent cases. Recorded before the options schema (issue 20);
 since then one count changed on purpose: a stall retry no longer resolves its targets again (one forward image
-fewer, 194 → 193, the maps equal). The controls' cases were added after, with their own code. Exact
-comparisons against it are meaningful only in float64 under one thread (tests/test_reference64.py); rerun this
-script only when a change of results is intended, and say why in the commit.
+fewer, 194 → 193, the maps equal). The controls' cases were added after, with their own code. Issue 23 added an
+accelerated search (``accelerated=True``) and left the line search the default: the line-search cases ``igospp_line*``
+(``accelerated=False``) equal ``igospp_default*``, and ``igospp_accelerated7`` is new.
 
     python tests/data/record_reference64.py [CASE …]     # every case, or only these
 """
@@ -24,8 +24,11 @@ CASES = {
     "igos_nonoise_noearly": ("igos", dict(resolution=(4, 6), iterations=5, steps=4, noise=0.0, early_stop=None)),
     "igos_adaptive_logodds": ("igos", dict(resolution=7, iterations=3, steps=4, grid="adaptive",
                                            score="log-odds", normalise=True, direction="ig")),
+    "igospp_line7": ("igospp", dict(resolution=7, iterations=4, steps=4, accelerated=False)),
+    "igospp_line28": ("igospp", dict(resolution=28, iterations=3, accelerated=False)),
     "igospp_default7": ("igospp", dict(resolution=7, iterations=4, steps=4)),
     "igospp_default28": ("igospp", dict(resolution=28, iterations=3)),
+    "igospp_accelerated7": ("igospp", dict(resolution=7, iterations=4, accelerated=True)),
     "igospp_lean112": ("igospp", dict(resolution=16, lean=True, iterations=3)),
     "igospp_paper5": ("igospp", dict(resolution=5, iterations=3, steps=3, seed=2, l1=10.0, tv=20.0, start=1.0,
                                      lean=False, tie_break=0.0, early_stop=None)),

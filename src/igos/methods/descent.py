@@ -29,7 +29,8 @@ STALL_TOLERANCE = 1e-3
 FLAT_TOLERANCE = 1e-6
 
 #: search options added after bench rows were stored, at the values that behave as before
-SEARCH_NEUTRAL = {"grow_only_on_first": False, "max_trials": None, "stop_on_failure": False}
+SEARCH_NEUTRAL = {"grow_only_on_first": False, "max_trials": None, "stop_on_failure": False, "nesterov": False,
+                  "normalise_step": False}
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,14 @@ class DescentOptions(MethodOptions):
             ``step_decay`` (capped by ``a_max``).
         step_decay, armijo, min_step: η, β and ``a_min`` of the line search.
         fixed_step: a constant step instead of the line search (the paper's ablation).
+        nesterov: with ``fixed_step``, the authors' later Nesterov-accelerated update (Khorram et al.'s 2023
+            code): ``θ_k = M_k − a·g_k``, ``M_{k+1} = P(θ_k + k/(k+3)·(θ_k − θ_{k−1}))``. No candidate mask is
+            scored: every image runs all ``iterations`` (no early stop), the trace's objective is the
+            direction's own path estimate of ``F`` at each iterate (no ``trials``, ``accepted``, ``tried`` or
+            ``armijo``: nothing is tested), and ``F`` is scored once at the end.
+        normalise_step: the fixed step is in units of the direction's largest cell, per image and iteration
+            (``a = fixed_step / max|g|``: the cell pushed hardest moves by ``fixed_step``), so one step size
+            serves photos whose score gradients differ by orders of magnitude; ``False``: ``a = fixed_step``.
         trials_per_batch: candidate steps scored per model call in the line search.
         search_points: the line search scores ``F`` with the mean score over this many of the path points
             (evenly spaced, α = 1 included); 0 scores the plain masked image (the paper's condition (8), which
@@ -80,6 +89,8 @@ class DescentOptions(MethodOptions):
     armijo: float = 1e-4
     min_step: float = 1e-5
     fixed_step: float | None = None
+    nesterov: bool = False
+    normalise_step: bool = False
     trials_per_batch: int | None = 2
     search_points: int = 3
     early_stop: float | None = 1e-3
@@ -93,10 +104,13 @@ class DescentOptions(MethodOptions):
     tie_break: float | None = 1e-3
 
     HASH_NEUTRAL: ClassVar = SEARCH_NEUTRAL
+    #: options that may be ``None`` until :meth:`resolved` fills them (besides those always optional)
+    FILLED_WHEN_RESOLVED: ClassVar[frozenset] = frozenset()
 
     def check(self, checks: Checks) -> None:
         super().check(checks)
-        checks.at_least(1, "steps", "patience")
+        checks.at_least(1, "patience")
+        checks.at_least(1, "steps", optional="steps" in self.FILLED_WHEN_RESOLVED)
         checks.at_least(0, "iterations", optional=True)
         checks.at_least(1, "trials_per_batch", "max_trials", optional=True)
         checks.at_least(0, "noise", "armijo", "search_points", "stall_retries")
@@ -109,6 +123,9 @@ class DescentOptions(MethodOptions):
                     or self.min_step <= self.first_step, "min_step", f"≤ first_step={self.first_step!r}")
         checks.at_least(0, "fixed_step", optional=True)
         checks.flag("grow_only_on_first", "stop_on_failure", optional=True)
+        checks.flag("nesterov", "normalise_step")
+        checks.need(not (self.nesterov or self.normalise_step) or self.fixed_step is not None,
+                    "nesterov" if self.nesterov else "normalise_step", "False without a fixed_step")
 
     def resolved(self, size: Size | None) -> DescentOptions:
         """λ1, λ2 and the start at the mask's larger side, where they are ``None``."""
@@ -174,19 +191,21 @@ def record_iteration(traces: list[dict], idx: Tensor, base: Tensor, search: Sear
             tr["probability"].append(float(search.probability[r]))
 
 
-def _fixed_step(objective: Objective, mask: Tensor, direction: Tensor, step: float) -> SearchResult:
-    new_mask = (mask - step * direction).clamp(0.0, 1.0)
+def _fixed_step(objective: Objective, mask: Tensor, direction: Tensor, s: DescentOptions) -> SearchResult:
+    step = _step_size(direction, s)
+    new_mask = (mask - step.view(-1, 1, 1, 1) * direction).clamp(0.0, 1.0)
     rows = torch.arange(mask.shape[0], device=mask.device)
     value, prob = objective(new_mask, rows)
-    return SearchResult(torch.full_like(value, float(step)), new_mask, value, prob, torch.ones_like(rows),
-                        torch.ones_like(rows, dtype=torch.bool), [[(float(step), f)] for f in value.tolist()])
+    return SearchResult(step, new_mask, value, prob, torch.ones_like(rows),
+                        torch.ones_like(rows, dtype=torch.bool),
+                        [[(a, f)] for a, f in zip(step.tolist(), value.tolist())])
 
 
 def _step(objective: Objective, mask: Tensor, direction: Tensor, base: Tensor, first: Tensor,
           s: DescentOptions) -> SearchResult:
     """One step: the fixed one, or the line search's from ``first``."""
     if s.fixed_step is not None:
-        return _fixed_step(objective, mask, direction, s.fixed_step)
+        return _fixed_step(objective, mask, direction, s)
     return line_search(objective, mask, direction, base, first, decay=s.step_decay, armijo=s.armijo,
                        min_step=s.min_step, trials_per_batch=s.trials_per_batch, max_trials=s.max_trials)
 
@@ -207,6 +226,43 @@ def _stop(traces: list[dict], idx: Tensor, active: Tensor, slow: Tensor, base: T
         active[failed] = False
 
 
+def _step_size(direction: Tensor, s: DescentOptions) -> Tensor:
+    """The fixed step per image ``[n]``: ``fixed_step``, or over the direction's largest cell."""
+    a = torch.full((direction.shape[0],), float(s.fixed_step), device=direction.device, dtype=direction.dtype)
+    if s.normalise_step:
+        a = a / direction.flatten(1).abs().amax(1).clamp_min(1e-30)
+    return a
+
+
+def accelerate(problem: Problem, mask: Tensor, value: Tensor, settings: DescentOptions,
+               generator: torch.Generator, noise_shape: tuple[int, ...], traces: list[dict]) -> tuple[Tensor, Tensor]:
+    """The Nesterov-accelerated fixed-step descent (``nesterov``): every image runs every iteration; one
+    direction per iteration and no scored candidates, then ``F`` once at the end. Returns the final mask and
+    ``F``."""
+    s = settings
+    every = torch.arange(mask.shape[0], device=mask.device)
+    theta_prev = mask.clone()
+    objective = None
+    for k in range(s.iterations):
+        noise = noise_draw(generator, s.steps, noise_shape, s.noise, mask.device, mask.dtype)
+        direction, estimate, objective, info = problem.iteration(mask, every, noise, value)
+        a = _step_size(direction, s)
+        theta = mask - a.view(-1, 1, 1, 1) * direction
+        mask = (theta + (k / (k + 3)) * (theta - theta_prev)).clamp(0.0, 1.0)
+        theta_prev = theta
+        ones = torch.ones_like(every)
+        search = SearchResult(a, mask, estimate, torch.full_like(estimate, float("nan")), 0 * ones,
+                              ones.bool(), None)
+        record_iteration(traces, every, estimate, search, direction, info)
+    for tr in traces:
+        tr["stopped"] = f"ran all {s.iterations} iterations (Nesterov, fixed step)"
+        for key in ("probability", "trials", "accepted", "tried", "armijo"):  # no candidate scored, no test made
+            tr.pop(key, None)
+    if objective is not None:
+        value = objective(mask, every)[0]
+    return mask, value
+
+
 def descend(problem: Problem, mask: Tensor, value: Tensor, settings: DescentOptions,
             generator: torch.Generator, noise_shape: tuple[int, ...], traces: list[dict]) -> tuple[Tensor, Tensor]:
     """Optimise ``mask`` ``[B, c, s_h, s_w]`` from ``value`` = ``F(mask)`` ``[B]``; returns both, final.
@@ -216,6 +272,8 @@ def descend(problem: Problem, mask: Tensor, value: Tensor, settings: DescentOpti
     active, takes a line-search (or fixed) step, and stops an image early once ``F`` stops falling.
     """
     s = settings
+    if s.nesterov:
+        return accelerate(problem, mask, value, s, generator, noise_shape, traces)
     b, device, dtype = mask.shape[0], mask.device, mask.dtype
     next_step = torch.full((b,), float(s.first_step), device=device, dtype=dtype)
     slow = torch.zeros(b, dtype=torch.long, device=device)

@@ -171,7 +171,10 @@ class _DeletionProblem:
         direction = project_direction(mask, weighted + reg_grad)
         p_end = path_probs[:, -1] if sweep is None else sweep[:, -1]
         info = {"ig_sum": (mask * ig).flatten(1).sum(1), "path_delta": p_end - self.p_start[idx]}
-        if self.noisy_search:  # this iteration's noisy path points: the base value comes from the IG pass
+        if self.s.nesterov:  # no candidate is scored: F's estimate at this iterate comes from the IG pass
+            search_noise = noise
+            value = self.weight[idx] * path_probs.mean(1) + reg_value
+        elif self.noisy_search:  # this iteration's noisy path points: the base value comes from the IG pass
             search_noise = noise[self.points]
             value = self.weight[idx] * path_probs[:, self.points].mean(1) + reg_value
         else:  # a deterministic objective: the base value is the last accepted trial's

@@ -11,8 +11,8 @@ from torch import Tensor, nn
 from ..perturb import upsample
 from .common import class_score
 
-__all__ = ["path_gradient", "path_scores", "line_search", "upsample_adjoint", "noise_draw", "project_direction",
-           "SearchResult", "search_point_indices", "adaptive_grid"]
+__all__ = ["path_gradient", "path_gradients", "path_scores", "line_search", "upsample_adjoint", "noise_draw",
+           "project_direction", "SearchResult", "search_point_indices", "adaptive_grid"]
 
 
 def noise_draw(generator: torch.Generator | None, steps: int, shape: tuple[int, ...], sigma: float,
@@ -89,6 +89,48 @@ def path_gradient(
         grad_up.index_add_(0, img, factor * (gx * diff[img]).sum(1, keepdim=True))
         probs[img, step] = p.detach()
     return (grad_up / alphas.shape[-1] if weights is None else grad_up), probs
+
+
+def path_gradients(model: nn.Module, paths: list[tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]],
+                   targets: Tensor, batch_size: int, score: str = "probability") -> list[tuple[Tensor, Tensor]]:
+    """:func:`path_gradient` (the paper's form, ``weights=None``) of several paths of the same images at once:
+    the points of every path share the model calls, ``batch_size`` at a time, so short paths (iGOS++'s, K = 3
+    and 1 points) still fill a batch. ``paths``: ``(start, end, mask_up, alphas [K], noise)`` each; returns
+    ``(gradient w.r.t. U(M) [N, 1, H, W], score at every point [N, K])`` per path, in order."""
+    kind, img, step = [], [], []
+    for p, (start, _, _, alphas, _) in enumerate(paths):
+        n, k = start.shape[0], alphas.shape[0]
+        kind.append(torch.full((n * k,), p, dtype=torch.long))
+        img.append(torch.arange(n).repeat_interleave(k))
+        step.append(torch.arange(k).repeat(n))
+    kind, img, step = torch.cat(kind), torch.cat(img), torch.cat(step)
+    grads = [torch.zeros_like(mask_up) for _, _, mask_up, _, _ in paths]
+    probs = [torch.zeros(start.shape[0], alphas.shape[0], device=start.device, dtype=start.dtype)
+             for start, _, _, alphas, _ in paths]
+    diffs = [end - start for start, end, _, _, _ in paths]
+    for i in range(0, kind.shape[0], batch_size):
+        ck, ci, cs = kind[i : i + batch_size], img[i : i + batch_size], step[i : i + batch_size]
+        parts, rows = [], []
+        for p in ck.unique(sorted=True).tolist():
+            sel = (ck == p).nonzero().flatten()
+            start, _, mask_up, alphas, noise = paths[p]
+            j, t = ci[sel].to(start.device), cs[sel].to(start.device)
+            x = start[j] + alphas[t].view(-1, 1, 1, 1) * mask_up[j] * diffs[p][j]
+            parts.append(x if noise is None else x + noise[t])
+            rows.append((p, j, t))
+        x = torch.cat(parts).requires_grad_(True)
+        t_all = torch.cat([targets[j] for _, j, _ in rows])
+        with torch.enable_grad():
+            value = class_score(model, x, t_all, score)
+            (gx,) = torch.autograd.grad(value.sum(), x)
+        at = 0
+        for p, j, t in rows:
+            m = j.shape[0]
+            a = paths[p][3][t].view(-1, 1, 1, 1)
+            grads[p].index_add_(0, j, a * (gx[at : at + m] * diffs[p][j]).sum(1, keepdim=True))
+            probs[p][j, t] = value[at : at + m].detach()
+            at += m
+    return [(g / path[3].shape[0], pr) for g, pr, path in zip(grads, probs, paths)]
 
 
 @torch.no_grad()
