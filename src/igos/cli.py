@@ -199,6 +199,12 @@ def _other_parsers(sub: Any, methods: list[str]) -> None:
     sa.add_argument("--limit", type=int, default=10, help="at most this many photos (default 10)")
     sa.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="the method's options")
     sa.add_argument("--out", default="igos-sanity", help="output folder: sanity.json, sanity.png")
+    sa.add_argument("--known-answer", choices=["quadrant", "box"], default=None,
+                    help="instead: wrap the model so that it sees only a region (the top-left quadrant, or a seeded "
+                         "box per photo) and report the share of each map's positive mass inside it "
+                         "(known-answer.json)")
+    sa.add_argument("--fill", choices=["blur", "grey"], default="blur",
+                    help="what the wrapped model sees outside its region (default: the photo's blur)")
     demo = sub.add_parser("demo", help="explain sample photos that ship with scikit-image (needs igos[demo])")
     demo.add_argument("--out", default="igos-demo", help="output folder (default igos-demo)")
     demo.add_argument("--method", default=AUTO, choices=[AUTO, *methods], help=AUTO_HELP)
@@ -399,6 +405,8 @@ def cmd_sanity(args: argparse.Namespace) -> int:
         raise ValueError(f"no image files found in {', '.join(args.inputs)}")
     x = torch.stack([load_image(f, preset.input_size, preset.resize, crop_fraction=preset.crop_fraction,
                                 interpolation=preset.interpolation) for f in files]).to(preset.device)
+    if args.known_answer:
+        return _known_answer(args, preset, x, method, resolution, [str(f) for f in files])
     result = sanity_check(preset.model, x, method, resolution=resolution, seed=args.seed, modes=args.mode,
                           names=[str(f) for f in files], progress=lambda s: print(s, file=sys.stderr, flush=True),
                           **parse_options(args.set))
@@ -423,6 +431,30 @@ def cmd_sanity(args: argparse.Namespace) -> int:
     rl = result.random_logit
     print(f"random logit: Spearman |map| {num(rl['spearman_abs'])}, SSIM {num(rl['ssim'])}")
     print(f"wrote {out / 'sanity.json'}")
+    return 0
+
+
+def _known_answer(args: argparse.Namespace, preset: Any, x: Any, method: str, resolution: Any,
+                  names: list[str]) -> int:
+    """``igos sanity --known-answer``: the share of each map inside the region the wrapped model sees."""
+    import json
+
+    from .known_answer import known_answer
+    from .options import parse_options
+
+    result = known_answer(preset.model, x, method, resolution=resolution, region=args.known_answer, fill=args.fill,
+                          seed=args.seed, names=names, progress=lambda s: print(s, file=sys.stderr, flush=True),
+                          **parse_options(args.set))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = result.summary()
+    (out / "known-answer.json").write_text(json.dumps(summary, indent=1))
+    mean = summary["mean_share"]
+    print(f"{method}: {'no map had positive mass' if mean is None else f'{100 * mean:.1f} %'} of the positive map "
+          f"mass inside the {args.known_answer} the model sees (mean over {len(names)} photos; all of it is the "
+          f"known answer)" + (f"; {summary['no_positive_mass']} map(s) with no positive mass"
+                              if summary["no_positive_mass"] else ""))
+    print(f"wrote {out / 'known-answer.json'}")
     return 0
 
 

@@ -1,0 +1,121 @@
+"""Known answers: a model that sees only part of the photo has a correct map, all of it there.
+
+:class:`SeesOnly` wraps any model so that it sees only a region of its input: the rest is replaced, before the
+network, by a constant image (the photo's blur, or grey). The output's gradient outside the region is then
+exactly zero and no removal outside it changes the score, so every unit of a map's positive mass outside the
+region is wrong. :func:`known_answer` explains each photo through such a wrapper and reports the share of the
+map's positive mass inside the region.
+
+Regions: ``quadrant`` (the top-left quarter of the input) or ``box`` (a box per photo, seeded: sides between a
+third and a half of the input's, anywhere inside it). The share is measured on the map's own cells: each cell's
+positive value weighted by the fraction of its area inside the region (exact for regions on cell borders, as the
+quadrant is at every side that divides the input's half), over the map's total positive value. A map with no
+positive value has no share (``None``), counted apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .methods import get_method
+from .perturb import blurred_baseline
+
+__all__ = ["SeesOnly", "region_mask", "inside_share", "known_answer", "KnownAnswerResult", "REGIONS", "FILLS"]
+
+REGIONS = ("quadrant", "box")
+FILLS = ("blur", "grey")
+
+
+class SeesOnly(nn.Module):
+    """``model`` seeing only ``region`` (``[H, W]``, 1 inside) of its input: ``x ⊙ R + fill ⊙ (1 − R)`` goes to
+    the network, ``fill`` a constant ``[3, H, W]`` image (it does not depend on the input)."""
+
+    def __init__(self, model: nn.Module, region: Tensor, fill: Tensor):
+        super().__init__()
+        self.net = model
+        self.register_buffer("region", region.view(1, 1, *region.shape[-2:]).to(fill.dtype))
+        self.register_buffer("fill", fill.view(1, *fill.shape[-3:]))
+
+    def forward(self, x: Tensor) -> Any:
+        return self.net(x * self.region + self.fill * (1 - self.region))
+
+
+def region_mask(kind: str, size: tuple[int, int], seed: int = 0, index: int = 0) -> Tensor:
+    """The region ``[H, W]`` (1 inside): ``quadrant``, or photo ``index``'s seeded ``box``."""
+    h, w = size
+    mask = torch.zeros(h, w)
+    if kind == "quadrant":
+        mask[: h // 2, : w // 2] = 1
+    elif kind == "box":
+        g = torch.Generator().manual_seed(int(seed) * 100_003 + int(index))
+        bh, bw = (int(torch.randint(s // 3, s // 2 + 1, (1,), generator=g)) for s in (h, w))
+        top = int(torch.randint(0, h - bh + 1, (1,), generator=g))
+        left = int(torch.randint(0, w - bw + 1, (1,), generator=g))
+        mask[top : top + bh, left : left + bw] = 1
+    else:
+        raise ValueError(f"unknown region {kind!r}; choose one of: {', '.join(REGIONS)}")
+    return mask
+
+
+def inside_share(saliency: Tensor, region: Tensor) -> float | None:
+    """The share of ``saliency``'s (``[h, w]``) positive mass inside ``region`` (``[H, W]``), on the map's cells
+    (each weighted by its area inside the region); ``None`` for a map with no positive value."""
+    positive = saliency.detach().double().clamp_min(0)
+    total = float(positive.sum())
+    if total <= 0:
+        return None
+    inside = F.adaptive_avg_pool2d(region.double().view(1, 1, *region.shape[-2:]), tuple(saliency.shape[-2:]))[0, 0]
+    return float((positive * inside.to(positive.device)).sum()) / total
+
+
+@dataclass
+class KnownAnswerResult:
+    """Per photo: the share of positive mass inside the region (``None``: no positive mass)."""
+
+    method: str
+    resolution: Any
+    region: str
+    fill: str
+    names: list[str]
+    shares: list[float | None] = field(default_factory=list)
+    maps: list[Tensor] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        scored = [s for s in self.shares if s is not None]
+        return {"method": self.method, "resolution": self.resolution, "region": self.region, "fill": self.fill,
+                "mean_share": sum(scored) / len(scored) if scored else None,
+                "min_share": min(scored) if scored else None, "no_positive_mass": len(self.shares) - len(scored),
+                "per_photo": dict(zip(self.names, self.shares))}
+
+
+def known_answer(model: nn.Module, images: Tensor, method: str, *, resolution: Any = None, region: str = "quadrant",
+                 fill: str = "blur", seed: int = 0, names: Sequence[str] | None = None,
+                 progress: Callable[[str], None] | None = None, **options: Any) -> KnownAnswerResult:
+    """Explain each photo of ``images`` (``[B, 3, H, W]`` in ``[0, 1]``) with ``method`` through
+    :class:`SeesOnly` (its ``region``, the rest ``fill``: the photo's blur, the method's baseline, or grey 0.5),
+    for the wrapped model's top class; returns the share of each map's positive mass inside the region.
+    ``options``: the method's."""
+    if fill not in FILLS:
+        raise ValueError(f"unknown fill {fill!r}; choose one of: {', '.join(FILLS)}")
+    spec = get_method(method)
+    size = tuple(images.shape[-2:])
+    names = list(names or [str(i) for i in range(len(images))])
+    result = KnownAnswerResult(method, resolution, region, fill, names)
+    for i in range(images.shape[0]):
+        x = images[i : i + 1]
+        r = region_mask(region, size, seed, i).to(x.device, x.dtype)
+        f = blurred_baseline(x)[0] if fill == "blur" else torch.full_like(x[0], 0.5)
+        wrapper = SeesOnly(model, r, f).eval()
+        sal = spec(wrapper, x, None, resolution=resolution, seed=seed, **options).saliency[0].detach().cpu()
+        result.maps.append(sal)
+        result.shares.append(inside_share(sal, r.cpu()))
+        if progress:
+            share = result.shares[-1]
+            progress(f"{names[i]}: {'no positive mass' if share is None else f'{100 * share:.1f} % inside'}")
+    return result

@@ -1,0 +1,61 @@
+"""Known answers (igos.known_answer): a model that sees only a region has its whole correct map there."""
+
+import pytest
+import torch
+
+from igos.known_answer import SeesOnly, inside_share, known_answer, region_mask
+
+
+def test_the_wrapped_model_ignores_everything_outside_its_region(tiny_net, images):
+    r = region_mask("quadrant", (32, 32))
+    wrapped = SeesOnly(tiny_net, r, torch.full((3, 32, 32), 0.5))
+    x = images[:1].clone().requires_grad_(True)
+    wrapped(x)[0, 0].backward()
+    assert float(x.grad[..., 16:, :].abs().max()) == 0 and float(x.grad[..., :, 16:].abs().max()) == 0
+    assert float(x.grad[..., :16, :16].abs().max()) > 0
+    changed = images[:1].clone()
+    changed[..., 20:, 20:] = 0  # outside: the output does not move
+    assert torch.equal(wrapped(changed), wrapped(images[:1]))
+
+
+def test_regions_and_the_share_inside_by_hand():
+    q = region_mask("quadrant", (224, 224))
+    assert q.sum() == 112 * 112 and q[:112, :112].all()
+    boxes = [region_mask("box", (224, 224), seed=3, index=i) for i in range(5)]
+    assert all(74 * 74 <= b.sum() <= 112 * 112 for b in boxes) and len({int(b.sum()) for b in boxes}) > 1
+    assert torch.equal(boxes[0], region_mask("box", (224, 224), seed=3, index=0))  # seeded
+    with pytest.raises(ValueError, match="quadrant, box"):
+        region_mask("circle", (8, 8))
+    sal = torch.zeros(4, 4)
+    sal[0, 0], sal[3, 3], sal[1, 2] = 3.0, 1.0, -5.0  # negative values carry no mass
+    assert inside_share(sal, q) == pytest.approx(0.75)
+    assert inside_share(torch.full((7, 7), 1.0), q) == pytest.approx(0.25)  # the 4th row/column: half a cell each
+    assert inside_share(-torch.ones(4, 4), q) is None
+
+
+def test_the_gradient_puts_all_its_mass_inside_and_a_control_does_not(tiny_net, images):
+    got = known_answer(tiny_net, images, "gradient", region="quadrant")
+    assert got.shares == [1.0, 1.0, 1.0] and got.summary()["mean_share"] == 1.0
+    centre = known_answer(tiny_net, images, "center", resolution=8, region="quadrant", fill="grey")
+    assert all(0.2 < s < 0.3 for s in centre.shares)  # a centred blob ignores the model: a quarter of it
+    opt = known_answer(tiny_net, images[:1], "igos", resolution=8, region="box", iterations=3, steps=3)
+    assert 0 <= opt.shares[0] <= 1 and opt.maps[0].shape == (8, 8)
+
+
+def test_the_command_writes_known_answer_json(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from igos.cli import main
+
+    photo = tmp_path / "p.png"
+    pixels = torch.rand(40, 40, 3, generator=torch.Generator().manual_seed(0)) * 255
+    Image.fromarray(pixels.byte().numpy()).save(photo)
+    out = tmp_path / "k"
+    code = main(["sanity", str(photo), "--model", "tinymodels:sized_classifier", "--method", "gradient",
+                 "--known-answer", "quadrant", "--out", str(out)])
+    assert code == 0
+    doc = json.loads((out / "known-answer.json").read_text())
+    assert doc["method"] == "gradient" and doc["region"] == "quadrant" and doc["mean_share"] == pytest.approx(1.0)
+    assert "100.0 % of the positive map mass inside the quadrant" in capsys.readouterr().out
