@@ -107,7 +107,8 @@ def test_the_registry_reads_options_from_the_schema_and_resolves_them_as_the_cal
 @pytest.mark.parametrize("options, match", [
     ({"iterations": -3}, r"iterations must be ≥ 0"), ({"step_decay": 2}, r"step_decay must be in \(0, 1\)"),
     ({"start": 1.5}, r"start must be in \[0, 1\]"), ({"direction": "up"}, r"direction must be one of paper, ig"),
-    ({"batch_size": 0}, r'batch_size must be an integer ≥ 1 or "auto"'), ({"early_stop": -1}, r"early_stop must be ≥ 0 or None"),
+    ({"batch_size": 0}, r'batch_size must be an integer ≥ 1 or "auto"'),
+    ({"early_stop": -1}, r"early_stop must be ≥ 0 or None"),
 ])
 def test_a_bad_value_fails_before_any_work_naming_the_option(options, match, tmp_path, capsys):
     from igos.errors import InvalidOptionError

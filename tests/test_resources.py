@@ -1,7 +1,6 @@
 """The automatic batch size and the peak memory a run reports (igos.resources)."""
 
 import pytest
-import torch
 
 import igos
 from igos.resources import CPU_BATCH, MAX_BATCH, batch_for_memory, peak_memory

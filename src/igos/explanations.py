@@ -116,7 +116,6 @@ class ExplanationWriter:
 
         self._flushed = time.monotonic()
         from ._version import __version__
-
         from .resources import peak_memory
 
         doc = {"igos_version": __version__, **self.meta, "peak_memory": peak_memory(), "images": self.records,
