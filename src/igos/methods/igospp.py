@@ -30,7 +30,7 @@ from .optim import path_gradients, path_scores, project_direction, search_point_
 from .options import Checks, Size
 from .registry import MethodSpec
 
-__all__ = ["igospp", "IGOSppOptions", "SPEC", "ACCELERATED", "ACCELERATED_BELOW", "FULL", "LEAN", "LEAN_FROM",
+__all__ = ["igospp", "IGOSppOptions", "SPEC", "ACCELERATED", "FULL", "LEAN", "LEAN_FROM",
            "resolve_profile"]
 
 #: the search of the authors' method (with igos's K = 5 and early stop): every line search runs down to
@@ -45,13 +45,11 @@ LEAN: dict = dict(iterations=10, trials_per_batch=1, steps_single=3, max_trials=
                   stop_on_failure=True, tie_break=1e-3)
 #: the accelerated search (issue 23): the authors' later Nesterov-accelerated fixed step (no line search) with the
 #: step in units of the direction's largest cell, 3 points on the paths of ``M`` and 1 on those of ``M_d`` and
-#: ``M_i`` alone, 15 iterations (docs/results/igospp-accelerated.md)
+#: ``M_i`` alone, 15 iterations (docs/results/igospp-accelerated.md). Not the default anywhere: at 14×14 it beat the
+#: line search on deletion and insertion on 15 of the 20 table photos at 1.4× I-GOS's seconds, but its maps failed
+#: the known-answer check (a third of their positive mass where the model sees, against 0.90 for the line search),
+#: and at 28×28 it lost 12 of the 20 table photos
 ACCELERATED: dict = dict(iterations=15, steps=3, steps_single=1, fixed_step=0.2, tie_break=1e-3)
-#: mask sides below which the accelerated search would be the default: none. At 14×14 it beat the line search on
-#: deletion and insertion on 15 of the 20 table photos at 1.4× I-GOS's seconds, but its maps failed the known-answer
-#: check (a third of their positive mass where the model sees, against 0.90 for the line search), and at 28×28 it
-#: lost 12 of the 20 table photos: it stays an option (docs/results/igospp-accelerated.md)
-ACCELERATED_BELOW = 0
 #: the smallest mask side at which ``lean`` is the default (at 28×28 it lost insertion on 15 of the 20 table
 #: photos, at 7×7 it scored worse on the tuning photos)
 LEAN_FROM = 112
@@ -86,7 +84,7 @@ class IGOSppOptions(DescentOptions):
     Attributes:
         accelerated: the Nesterov-accelerated fixed step (``nesterov`` and ``normalise_step`` on, the options
             left ``None`` from :data:`ACCELERATED`); ``False``: the line search of the paper, with the profile of
-            ``lean``; ``None``: the line search (accelerated below :data:`ACCELERATED_BELOW`, 0: nowhere).
+            ``lean``; ``None``: the line search.
         steps: ``K``, points on each of the four paths (``None``: 3 accelerated, 5 with the line search).
         edge_sigma: σ of the bilateral TV's edge weights ``exp(−(ΔI)²/σ)``.
         lean: take the search options left ``None`` (``iterations``, ``trials_per_batch``, ``steps_single``,
@@ -122,12 +120,11 @@ class IGOSppOptions(DescentOptions):
             checks.within("steps_single", 1, self.steps if isinstance(self.steps, int) else 1)
 
     def resolved(self, size: Size | None) -> IGOSppOptions:
-        """I-GOS's λ and start, then the search at the mask's larger side: accelerated (:data:`ACCELERATED`)
-        below :data:`ACCELERATED_BELOW`, else the line search's profile (``lean`` or ``FULL``)."""
+        """I-GOS's λ and start, then the search: accelerated (:data:`ACCELERATED`) when asked, else the line
+        search's profile at the mask's larger side (``lean`` or ``FULL``)."""
         base = super().resolved(size)
         side = max(size) if size else 28
-        fast = base.accelerated if base.accelerated is not None else (base.lean is None and side < ACCELERATED_BELOW)
-        if fast:
+        if base.accelerated:
             fill = {k: v for k, v in ACCELERATED.items() if getattr(base, k) is None}
             if "steps_single" in fill and base.steps is not None:
                 fill["steps_single"] = min(fill["steps_single"], base.steps)
