@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from ..perturb import upsample
 from .common import class_score
 
-__all__ = ["path_gradient", "path_gradients", "path_scores", "line_search", "upsample_adjoint", "noise_draw",
+__all__ = ["Path", "path_gradient", "path_gradients", "path_scores", "line_search", "upsample_adjoint", "noise_draw",
            "project_direction", "SearchResult", "search_point_indices", "adaptive_grid"]
 
 
@@ -53,70 +53,55 @@ def _path_points(
         yield img, step, a, x
 
 
-def path_gradient(
-    model: nn.Module,
-    start: Tensor,
-    end: Tensor,
-    mask_up: Tensor,
-    targets: Tensor,
-    alphas: Tensor,
-    noise: Tensor | None,
-    batch_size: int,
-    weights: Tensor | None = None,
-    score: str = "probability",
-) -> tuple[Tensor, Tensor]:
-    """Integrated gradient of the class probability along the mask path, w.r.t. ``U(M)``.
+class Path(NamedTuple):
+    """One integration path of :func:`path_gradients`, for ``N`` images: point ``k`` of image ``n`` is
+    ``start + α_k · mask_up ⊙ (end − start) + noise_k``. ``alphas`` is ``[K]`` (one grid for every image) or
+    ``[N, K]``; ``noise`` ``[K, 3, H, W]`` or ``None``; ``weights`` (``[K]`` or ``[N, K]``) the quadrature weights
+    of textbook integrated gradients, or ``None`` for the paper's mean over the points."""
 
-    Path point ``k`` of image ``n``: ``x = start + α_k · U(M) ⊙ (end − start) + ε_k``, i.e.
-    ``Φ(end, start, α_k U(M))`` plus noise. Returns ``d/dU mean_k p_c(x_k)`` (the I-GOS paper's
-    direction: each point's gradient carries its ``α_k``) as ``[N, 1, H, W]``, or with ``weights``
-    (``[K]`` or ``[N, K]``) ``Σ_k w_k · ∂p_c/∂(α U)(x_k)`` (textbook integrated gradients for
-    ``w_k`` = the quadrature weights ``dα``), and the probability at every path point ``[N, K]``.
-    All ``N·K`` points go through the model ``batch_size`` at a time.
+    start: Tensor
+    end: Tensor
+    mask_up: Tensor
+    alphas: Tensor
+    noise: Tensor | None = None
+    weights: Tensor | None = None
+
+
+def _at(values: Tensor, img: Tensor, step: Tensor) -> Tensor:
+    """``values`` (``[K]`` or ``[N, K]``) at the points ``(img, step)``, shaped to broadcast over images."""
+    return (values[step] if values.dim() == 1 else values[img, step]).view(-1, 1, 1, 1)
+
+
+def path_gradients(model: nn.Module, paths: list[Path] | list[tuple], targets: Tensor, batch_size: int,
+                   score: str = "probability") -> list[tuple[Tensor, Tensor]]:
+    """Integrated gradients of the class score along several mask paths of the same images, w.r.t. each path's
+    ``U(M)``; the points of every path share the model calls, ``batch_size`` at a time (iGOS++'s short paths,
+    K = 3 and 1 points, still fill a batch).
+
+    Per path (:class:`Path`, or a tuple in its order) returns ``(gradient [N, 1, H, W], score at every point
+    [N, K])``: the gradient is ``d/dU mean_k p_c(x_k)`` (the I-GOS paper's direction: each point's gradient
+    carries its ``α_k``), or with ``weights`` ``Σ_k w_k · ∂p_c/∂(α U)(x_k)``.
     """
-    diff = end - start
-    grad_up = torch.zeros_like(mask_up)
-    probs = torch.zeros(start.shape[0], alphas.shape[-1], device=start.device, dtype=start.dtype)
-    for img, step, a, x in _path_points(start, end, mask_up, alphas, noise, batch_size):
-        x.requires_grad_(True)
-        with torch.enable_grad():
-            p = class_score(model, x, targets[img], score)
-            (gx,) = torch.autograd.grad(p.sum(), x)
-        if weights is None:
-            factor = a
-        else:
-            factor = (weights[step] if weights.dim() == 1 else weights[img, step]).view(-1, 1, 1, 1)
-        grad_up.index_add_(0, img, factor * (gx * diff[img]).sum(1, keepdim=True))
-        probs[img, step] = p.detach()
-    return (grad_up / alphas.shape[-1] if weights is None else grad_up), probs
-
-
-def path_gradients(model: nn.Module, paths: list[tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]],
-                   targets: Tensor, batch_size: int, score: str = "probability") -> list[tuple[Tensor, Tensor]]:
-    """:func:`path_gradient` (the paper's form, ``weights=None``) of several paths of the same images at once:
-    the points of every path share the model calls, ``batch_size`` at a time, so short paths (iGOS++'s, K = 3
-    and 1 points) still fill a batch. ``paths``: ``(start, end, mask_up, alphas [K], noise)`` each; returns
-    ``(gradient w.r.t. U(M) [N, 1, H, W], score at every point [N, K])`` per path, in order."""
+    paths = [Path(*p) for p in paths]
     kind, img, step = [], [], []
-    for p, (start, _, _, alphas, _) in enumerate(paths):
-        n, k = start.shape[0], alphas.shape[0]
+    for p, path in enumerate(paths):
+        n, k = path.start.shape[0], path.alphas.shape[-1]
         kind.append(torch.full((n * k,), p, dtype=torch.long))
         img.append(torch.arange(n).repeat_interleave(k))
         step.append(torch.arange(k).repeat(n))
     kind, img, step = torch.cat(kind), torch.cat(img), torch.cat(step)
-    grads = [torch.zeros_like(mask_up) for _, _, mask_up, _, _ in paths]
-    probs = [torch.zeros(start.shape[0], alphas.shape[0], device=start.device, dtype=start.dtype)
-             for start, _, _, alphas, _ in paths]
-    diffs = [end - start for start, end, _, _, _ in paths]
+    grads = [torch.zeros_like(path.mask_up) for path in paths]
+    probs = [path.start.new_zeros(path.start.shape[0], path.alphas.shape[-1]) for path in paths]
+    diffs = [path.end - path.start for path in paths]
     for i in range(0, kind.shape[0], batch_size):
         ck, ci, cs = kind[i : i + batch_size], img[i : i + batch_size], step[i : i + batch_size]
         parts, rows = [], []
         for p in ck.unique(sorted=True).tolist():
             sel = (ck == p).nonzero().flatten()
-            start, _, mask_up, alphas, noise = paths[p]
-            j, t = ci[sel].to(start.device), cs[sel].to(start.device)
-            x = start[j] + alphas[t].view(-1, 1, 1, 1) * mask_up[j] * diffs[p][j]
-            parts.append(x if noise is None else x + noise[t])
+            path = paths[p]
+            j, t = ci[sel].to(path.start.device), cs[sel].to(path.start.device)
+            x = path.start[j] + _at(path.alphas, j, t) * path.mask_up[j] * diffs[p][j]
+            parts.append(x if path.noise is None else x + path.noise[t])
             rows.append((p, j, t))
         x = torch.cat(parts).requires_grad_(True)
         t_all = torch.cat([targets[j] for _, j, _ in rows])
@@ -125,12 +110,21 @@ def path_gradients(model: nn.Module, paths: list[tuple[Tensor, Tensor, Tensor, T
             (gx,) = torch.autograd.grad(value.sum(), x)
         at = 0
         for p, j, t in rows:
-            m = j.shape[0]
-            a = paths[p][3][t].view(-1, 1, 1, 1)
-            grads[p].index_add_(0, j, a * (gx[at : at + m] * diffs[p][j]).sum(1, keepdim=True))
+            m, path = j.shape[0], paths[p]
+            factor = _at(path.alphas if path.weights is None else path.weights, j, t)
+            grads[p].index_add_(0, j, factor * (gx[at : at + m] * diffs[p][j]).sum(1, keepdim=True))
             probs[p][j, t] = value[at : at + m].detach()
             at += m
-    return [(g / path[3].shape[0], pr) for g, pr, path in zip(grads, probs, paths)]
+    return [(g / path.alphas.shape[-1] if path.weights is None else g, pr)
+            for g, pr, path in zip(grads, probs, paths)]
+
+
+def path_gradient(model: nn.Module, start: Tensor, end: Tensor, mask_up: Tensor, targets: Tensor, alphas: Tensor,
+                  noise: Tensor | None, batch_size: int, weights: Tensor | None = None,
+                  score: str = "probability") -> tuple[Tensor, Tensor]:
+    """:func:`path_gradients` of one path: ``Φ(end, start, α_k U(M))`` plus noise at point ``k``; returns the
+    gradient w.r.t. ``U(M)`` ``[N, 1, H, W]`` and the score at every path point ``[N, K]``."""
+    return path_gradients(model, [Path(start, end, mask_up, alphas, noise, weights)], targets, batch_size, score)[0]
 
 
 @torch.no_grad()
