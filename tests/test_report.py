@@ -120,3 +120,62 @@ def test_report_in_headless_chromium(bench_run, tmp_path):
     assert not errors, errors
     assert all(u.startswith(("file:", "data:")) for u in requests)
     assert Image.open(tmp_path / "report.png").size == (1366, 768)
+
+
+def _sanity_json(method, resolution, finals, constant=0):
+    """A hand-made sanity.json: a cascade whose Spearman of |map| falls from 0.9 to ``finals[-1]``."""
+    steps = [{"randomised": name, "mode": "cascading", "spearman_abs": v, "spearman": v / 2, "ssim": v,
+              "hog": v / 3, "constant": constant if name == "stem" else 0}
+             for name, v in zip(["head", "blocks.1", "blocks.0", "stem"], finals)]
+    steps.append({"randomised": "head", "mode": "independent", "spearman_abs": 0.5, "spearman": 0.1, "ssim": 0.4,
+                  "hog": 0.2, "constant": 0})
+    return {"method": method, "resolution": resolution, "photos": ["a.png", "b.png"], "steps": steps,
+            "random_logit": {"randomised": "random logit", "mode": "random-logit", "spearman_abs": 0.4,
+                             "spearman": 0.0, "ssim": 0.3, "hog": 0.1, "constant": 0}}
+
+
+def test_the_report_shows_the_checks_with_their_verdicts(bench_run, tmp_path):
+    """sanity.json under the run is found by itself; a known-answer.json folder and a sanity file of another
+    name come from --checks; each gets the verdict its numbers call for (bars 0.3 and 95 %)."""
+    import json
+
+    from igos.report_checks import find_checks
+
+    (bench_run / "sanity").mkdir()
+    (bench_run / "sanity" / "sanity.json").write_text(json.dumps(_sanity_json("igos", 28, [0.9, 0.6, 0.4, 0.21])))
+    other = tmp_path / "gradcam-checks.json"
+    other.write_text(json.dumps(_sanity_json("gradcam", None, [0.95, 0.9, 0.8, 0.62], constant=1)))
+    ka = tmp_path / "ka"
+    ka.mkdir()
+    (ka / "known-answer.json").write_text(json.dumps(
+        {"method": "igospp", "resolution": 14, "region": "quadrant", "fill": "blur", "mean_share": 0.8,
+         "min_share": 0.7, "no_positive_mass": 0, "per_photo": {"a": 0.7, "b": 0.9}}))
+    (ka / "unrelated.json").write_text("{not json")
+    (ka / "sanity.json").write_text(json.dumps({"method": "x", "steps": []}))  # no steps: not a result
+    found = find_checks([bench_run, ka, other])
+    assert [d["method"] for _, d in found.sanity] == ["igos", "gradcam"] and len(found.known) == 1
+    assert main(["report", str(bench_run), "--checks", str(ka), str(other)]) == 0
+    text = (bench_run / "report.html").read_text()
+    assert "<h2>Checks</h2>" in text and text.index("<h2>Checks</h2>") < text.index("<h2>Per image</h2>")
+    assert "igos at 28×28 passes the cascading check" in text and "0.21" in text
+    assert "gradcam at native does not pass the cascading check" in text and "0.62" in text
+    assert "1 map(s) came out constant" in text
+    assert "igospp at 14×14 does not pass the known-answer check: 80.0 %" in text and "70.0 %" in text
+    assert text.count('class="cascade"') == 2 and text.count("<polyline") >= 8
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        build_report(bench_run, checks=[tmp_path / "missing.json"])
+
+
+def test_check_verdicts_at_the_bars_and_without_scores():
+    from igos.report_checks import CASCADE_PASS, KNOWN_ANSWER_PASS, known_answer_verdict, sanity_verdict
+
+    at_bar = _sanity_json("igos", 7, [0.9, 0.5, 0.4, CASCADE_PASS])
+    assert "igos at 7×7 passes" in sanity_verdict(at_bar)
+    above = _sanity_json("igos", 7, [0.9, 0.5, 0.4, CASCADE_PASS + 0.01])
+    assert "does not pass" in sanity_verdict(above)
+    nan = _sanity_json("igos", 7, [0.9, 0.5, 0.4, float("nan")])
+    assert "no map of the last step could be scored" in sanity_verdict(nan)
+    base = {"method": "igos", "resolution": 28, "region": "box", "fill": "grey", "min_share": None}
+    assert "passes the known-answer check: 95.0 %" in known_answer_verdict({**base, "mean_share": KNOWN_ANSWER_PASS})
+    assert "does not pass" in known_answer_verdict({**base, "mean_share": 0.949})
+    assert "no map had positive mass" in known_answer_verdict({**base, "mean_share": None})

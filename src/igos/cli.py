@@ -180,6 +180,9 @@ def _other_parsers(sub: Any, methods: list[str]) -> None:
     rp.add_argument("--cmap", **STYLE["cmap"])
     rp.add_argument("--alpha", **STYLE["alpha"])
     rp.add_argument("--max-images", type=int, default=None, help="show at most N images")
+    rp.add_argument("--checks", nargs="+", default=[], metavar="PATH",
+                    help="sanity.json / known-answer.json files of igos sanity, or folders holding them, shown with "
+                         "their verdicts (those under SOURCE are found without it)")
     rp.add_argument("--figures", action="store_true",
                     help="bench runs: also one PNG per result in the paper's layout, in RUN_DIR/figures/")
     ta = sub.add_parser("table", help="the paper's tables from a bench run (Markdown + CSV)")
@@ -369,7 +372,8 @@ def cmd_table(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import build_report, write_run_figures
 
-    path = build_report(args.source, args.out, cmap=args.cmap, alpha=args.alpha, max_images=args.max_images)
+    path = build_report(args.source, args.out, cmap=args.cmap, alpha=args.alpha, max_images=args.max_images,
+                        checks=args.checks)
     if args.figures:
         figs = write_run_figures(args.source, cmap=args.cmap, alpha=args.alpha)
         print(f"wrote {len(figs)} figures to {Path(args.source) / 'figures'}/")

@@ -11,6 +11,7 @@ import base64
 import html
 import io
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from .figures import curve_svg
 from .images import ImageLoadError, load_image
 from .overlay import draw_outline, overlay, to_pil
 from .records import target_text
+from .report_checks import checks_html, find_checks
 from .store import DB_NAME, ResultStore, saliency_from_row
 from .tablefmt import to_html
 
@@ -169,9 +171,14 @@ def _from_explain(folder: Path, page: _Page, cmap: str, alpha: float, max_images
 
 
 def build_report(source: str | Path, out: str | Path | None = None, *, cmap: str = "viridis", alpha: float = 0.5,
-                 max_images: int | None = None) -> Path:
-    """Write the HTML report of a bench run folder or an ``igos explain`` folder; returns its path."""
+                 max_images: int | None = None, checks: Sequence[str | Path] = ()) -> Path:
+    """Write the HTML report of a bench run folder or an ``igos explain`` folder; returns its path. Sanity and
+    known-answer results (``sanity.json``, ``known-answer.json``) found under ``source`` or in ``checks`` (files, or
+    folders searched for them) get a "Checks" section with their verdicts (:mod:`igos.report_checks`)."""
     source = Path(source)
+    for c in checks:
+        if not Path(c).exists():
+            raise FileNotFoundError(f"{c}: no such check result (a sanity.json, a known-answer.json, or a folder)")
     page = _Page()
     if (source / DB_NAME).exists():
         title = _from_bench(source, page, cmap, alpha, max_images)
@@ -179,6 +186,10 @@ def build_report(source: str | Path, out: str | Path | None = None, *, cmap: str
         title = _from_explain(source, page, cmap, alpha, max_images)
     else:
         raise FileNotFoundError(f"{source}: neither a bench run ({DB_NAME}) nor an explain folder (results.json)")
+    found = find_checks([source, *checks])
+    if found:  # before the per-image part: the verdicts belong next to the tables
+        at = next((i for i, p in enumerate(page.parts) if p.startswith("<h2>Per image")), len(page.parts))
+        page.parts.insert(at, checks_html(found))
     path = Path(out) if out else source / "report.html"
     path.write_text(page.render(title), encoding="utf-8")
     return path
