@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import squares
 
-from igos.methods import igos, igospp
+from igos.methods import get_method, igos, igospp
 from igos.methods.descent import DescentOptions
 from igos.methods.igos import IGOSOptions
 from igos.methods.igospp import IGOSppOptions
@@ -136,8 +136,6 @@ def test_the_trace_says_why_a_run_stopped_and_every_trial(tiny_net, images):
 
 
 def test_igospp_starts_both_masks_at_the_per_resolution_start(tiny_net, images):
-    from igos.methods import get_method
-
     spec = get_method("igospp")
     assert spec.effective_options({}, 7)["start"] == 0.5 and spec.effective_options({}, 28)["start"] == 1.0
     assert spec.effective_options({"start": 0.8}, 7)["start"] == 0.8
@@ -216,7 +214,6 @@ def test_igospp_single_mask_paths_may_use_fewer_points(tiny_net, images):
 
 
 def test_igospp_search_profile_per_resolution_and_the_settings_hash():
-    from igos.methods import get_method
     from igos.methods.igospp import FULL, LEAN, resolve_profile
 
     assert resolve_profile(28, 5) == {"lean": False, **FULL} and resolve_profile(112, 5) == {"lean": True, **LEAN}
@@ -260,6 +257,10 @@ class _Bowl:
     def iteration(self, mask, idx, noise, value):
         return mask - 0.2, self.f(mask), lambda m, rows: (self.f(m), self.f(m)), {}
 
+    @staticmethod
+    def regulariser(mask, idx):  # F's own curvature: 1, so stable_step caps the step at 1
+        return 0.5 * (mask - 0.2).pow(2).flatten(1).sum(1)
+
 
 @pytest.mark.parametrize("normalise, want", [(False, [0.6, 0.35, 0.225]), (True, [0.9, 0.775, 0.625])])
 def test_nesterov_follows_the_authors_update_by_hand(normalise, want):
@@ -275,7 +276,7 @@ def test_nesterov_follows_the_authors_update_by_hand(normalise, want):
         s = DescentOptions(iterations=iterations, fixed_step=step, nesterov=True, normalise_step=normalise,
                            noise=0.0, l1=0.0, tv=0.0, start=1.0)
         mask = torch.ones(1, 1, 1, 1)
-        traces = new_traces(1)
+        traces = new_traces(1, search=False)
         out, value = descend(_Bowl(), mask, _Bowl.f(mask), s, torch.Generator().manual_seed(0), (3, 1, 1), traces)
         got.append(float(out))
         assert float(value) == pytest.approx(float(_Bowl.f(out)))  # F scored once, at the end
@@ -318,3 +319,61 @@ def test_paths_sharing_model_calls_give_each_path_its_own_integrated_gradient(ti
     for (start, end, mask, a, eps), (grad, probs) in zip(specs, together):
         alone, alone_probs = path_gradient(tiny_net, start, end, mask, t, a, eps, 16)
         assert torch.allclose(grad, alone, atol=1e-6) and torch.allclose(probs, alone_probs, atol=1e-6)
+
+
+def _descend_bowl(iterations, **options):
+    from igos.methods.descent import descend, new_traces
+
+    s = DescentOptions(iterations=iterations, nesterov=True, noise=0.0, l1=0.0, tv=0.0, start=1.0, **options)
+    mask = torch.ones(1, 1, 1, 1)
+    traces = new_traces(1, search=False)
+    out, _ = descend(_Bowl(), mask, _Bowl.f(mask), s, torch.Generator().manual_seed(0), (3, 1, 1), traces)
+    return float(out), traces[0]
+
+
+def test_without_momentum_the_fixed_step_is_plain_projected_descent_by_hand():
+    """M_{k+1} = M_k − a·(M_k − 0.2) from M = 1 with a = 0.5: 0.6, 0.4, 0.3 (Nesterov's would be 0.6, 0.35,
+    0.225)."""
+    got = [_descend_bowl(k, fixed_step=0.5, momentum=False)[0] for k in (1, 2, 3)]
+    assert got == pytest.approx([0.6, 0.4, 0.3], abs=1e-6)
+    assert "no momentum" in _descend_bowl(1, fixed_step=0.5, momentum=False)[1]["stopped"]
+
+
+def test_the_stable_step_is_capped_at_one_over_the_regulariser_curvature():
+    """The bowl's regulariser has curvature 1: a step of 5 (unstable: M would jump to 1 − 5·0.8 < 0) is capped
+    at 1, which lands on the minimum 0.2 at once; below the cap the step is the one asked for."""
+    out, trace = _descend_bowl(1, fixed_step=5.0, momentum=False, stable_step=True)
+    assert trace["step_cap"] == pytest.approx(1.0, rel=1e-4) and trace["step"] == pytest.approx([1.0], rel=1e-4)
+    assert out == pytest.approx(0.2, abs=1e-4)
+    _, trace = _descend_bowl(2, fixed_step=0.5, momentum=False, stable_step=True)
+    assert trace["step"] == pytest.approx([0.5, 0.5])
+
+
+def test_smoothness_is_the_largest_hessian_eigenvalue():
+    """TV with β = 2 of a 1×8 mask is (1/7)·Σ d², Hessian (2/7)·DᵀD, largest eigenvalue (2/7)·(2 + 2 cos(π/8));
+    I-GOS's regulariser at λ2 = 3 is 3× that (L1 adds no curvature); iGOS++'s includes its bilateral term."""
+    import math
+
+    from igos.methods.descent import smoothness
+    from igos.perturb import regulariser, tv_loss
+
+    want = 2 / 7 * (2 + 2 * math.cos(math.pi / 8))
+    got = smoothness(tv_loss, (2, 1, 1, 8), torch.device("cpu"), torch.float64, iterations=200)
+    assert got.tolist() == pytest.approx([want, want], rel=1e-6)
+    got = smoothness(lambda m: regulariser(m, 1.0, 3.0), (1, 1, 1, 8), torch.device("cpu"), torch.float64,
+                     iterations=200)
+    assert float(got) == pytest.approx(3 * want, rel=1e-6)
+
+
+def test_momentum_and_stable_step_need_a_fixed_step_search(tiny_net, images):
+    with pytest.raises(ValueError, match="momentum"):
+        igospp(tiny_net, images, resolution=5, momentum=False)  # the line search has no momentum to drop
+    with pytest.raises(ValueError, match="stable_step"):
+        get_method("igos")(tiny_net, images, resolution=5, stable_step=True)
+    r = igospp(tiny_net, images, resolution=5, iterations=2, accelerated=True, momentum=False)
+    assert r.options.stable_step and r.options.nesterov and not r.options.momentum
+    assert all(t["step_cap"] > 0 and all(a <= t["step_cap"] * (1 + 1e-6) for a in t["step"]) for t in r.trace)
+    assert float(r.mask.min()) >= 0 and float(r.mask.max()) <= 1
+    one = torch.cat([igospp(tiny_net, images[i : i + 1], resolution=5, iterations=2, accelerated=True,
+                            momentum=False).saliency for i in range(images.shape[0])])
+    assert torch.allclose(one, r.saliency, atol=1e-5)

@@ -3,7 +3,8 @@ deterministic algorithms, plus the paper-setting descent cases. Recorded before 
 since then one count changed on purpose: a stall retry no longer resolves its targets again (one forward image
 fewer, 194 → 193, the maps equal). The controls' cases were added after, with their own code. Issue 23 added an
 accelerated search (``accelerated=True``) and left the line search the default: the line-search cases ``igospp_line*``
-(``accelerated=False``) equal ``igospp_default*``, and ``igospp_accelerated7`` is new.
+(``accelerated=False``) equal ``igospp_default*``, and ``igospp_accelerated7`` is new; ``igospp_nomomentum7`` (the
+fixed step without momentum, capped at 1/L) came after it.
 
     python tests/data/record_reference64.py [CASE …]     # every case, or only these
 """
@@ -29,6 +30,7 @@ CASES = {
     "igospp_default7": ("igospp", dict(resolution=7, iterations=4, steps=4)),
     "igospp_default28": ("igospp", dict(resolution=28, iterations=3)),
     "igospp_accelerated7": ("igospp", dict(resolution=7, iterations=4, accelerated=True)),
+    "igospp_nomomentum7": ("igospp", dict(resolution=7, iterations=4, accelerated=True, momentum=False)),
     "igospp_lean112": ("igospp", dict(resolution=16, lean=True, iterations=3)),
     "igospp_paper5": ("igospp", dict(resolution=5, iterations=3, steps=3, seed=2, l1=10.0, tv=20.0, start=1.0,
                                      lean=False, tie_break=0.0, early_stop=None)),

@@ -17,8 +17,8 @@ from .defaults import default_start, resolve_regularisation
 from .optim import SearchResult, line_search, noise_draw
 from .options import Checks, MethodOptions, Size
 
-__all__ = ["DescentOptions", "Problem", "Objective", "descend", "optimise", "new_traces", "record_iteration",
-           "order_ties", "add_evidence", "STALL_TOLERANCE", "FLAT_TOLERANCE", "SEARCH_NEUTRAL"]
+__all__ = ["DescentOptions", "Problem", "Objective", "descend", "optimise", "smoothness", "new_traces", "record_step",
+           "record_iteration", "order_ties", "add_evidence", "STALL_TOLERANCE", "FLAT_TOLERANCE", "SEARCH_NEUTRAL"]
 
 #: ``(candidate masks [N, ...], rows of the current active set [N]) -> (F [N], probability [N])``
 Objective = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
@@ -30,7 +30,9 @@ FLAT_TOLERANCE = 1e-6
 
 #: search options added after bench rows were stored, at the values that behave as before
 SEARCH_NEUTRAL = {"grow_only_on_first": False, "max_trials": None, "stop_on_failure": False, "nesterov": False,
-                  "normalise_step": False}
+                  "normalise_step": False, "momentum": True, "stable_step": False}
+#: power iterations that estimate the regulariser's smoothness for ``stable_step``
+SMOOTHNESS_ITERATIONS = 30
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,13 @@ class DescentOptions(MethodOptions):
             scored: every image runs all ``iterations`` (no early stop), the trace's objective is the
             direction's own path estimate of ``F`` at each iterate (no ``trials``, ``accepted``, ``tried`` or
             ``armijo``: nothing is tested), and ``F`` is scored once at the end.
+        momentum: with ``nesterov``, the momentum term ``k/(k+3)·(θ_k − θ_{k−1})``; ``False``: the same loop
+            without it, a plain projected fixed step ``M_{k+1} = P(M_k − a·g_k)``.
+        stable_step: with ``nesterov``, the step is at most ``1/L``, ``L`` the largest eigenvalue of the
+            regulariser's Hessian (its gradient's Lipschitz constant, per image: a power iteration at the start,
+            no model call). A larger fixed step makes the smoothing term's explicit update unstable (it
+            overshoots and spreads the mask into cells the score never asked to delete), which a normalised step
+            reaches whenever the score's own gradient is small.
         normalise_step: the fixed step is in units of the direction's largest cell, per image and iteration
             (``a = fixed_step / max|g|``: the cell pushed hardest moves by ``fixed_step``), so one step size
             serves photos whose score gradients differ by orders of magnitude; ``False``: ``a = fixed_step``.
@@ -91,6 +100,8 @@ class DescentOptions(MethodOptions):
     fixed_step: float | None = None
     nesterov: bool = False
     normalise_step: bool = False
+    momentum: bool = True
+    stable_step: bool = False
     trials_per_batch: int | None = 2
     search_points: int = 3
     early_stop: float | None = 1e-3
@@ -123,9 +134,14 @@ class DescentOptions(MethodOptions):
                     or self.min_step <= self.first_step, "min_step", f"≤ first_step={self.first_step!r}")
         checks.at_least(0, "fixed_step", optional=True)
         checks.flag("grow_only_on_first", "stop_on_failure", optional=True)
-        checks.flag("nesterov", "normalise_step")
+        checks.flag("nesterov", "normalise_step", "momentum", "stable_step")
         checks.need(not (self.nesterov or self.normalise_step) or self.fixed_step is not None,
                     "nesterov" if self.nesterov else "normalise_step", "False without a fixed_step")
+        fixed = self.nesterov or bool(getattr(self, "accelerated", False))  # iGOS++ sets nesterov when resolved
+        checks.need(fixed or self.momentum, "momentum", "True without a fixed-step search (nesterov, or iGOS++'s "
+                    "accelerated): the line search has none")
+        checks.need(fixed or not self.stable_step, "stable_step", "False without a fixed-step search (nesterov, or "
+                    "iGOS++'s accelerated)")
 
     def resolved(self, size: Size | None) -> DescentOptions:
         """λ1, λ2 and the start at the mask's larger side, where they are ``None``."""
@@ -158,35 +174,55 @@ class Problem(Protocol):
         traces under its name."""
         ...
 
+    def regulariser(self, mask: Tensor, idx: Tensor) -> Tensor:
+        """The regulariser of masks ``[n, c, s_h, s_w]`` of images ``idx`` per image ``[n]``, as a function of the
+        mask the model sees (``stable_step`` measures its smoothness)."""
+        ...
+
     def finish(self, mask: Tensor, value: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """The final mask ``[B, s_h, s_w]`` (1 = keep) and per-image values for the traces."""
         ...
 
 
-def new_traces(count: int, **extra: list) -> list[dict]:
-    """Empty per-image traces; a key in ``extra`` (e.g. ``probability=[p0]``) is recorded too."""
-    return [{"objective": [], "step": [], "trials": [], "accepted": [], "tried": [], "armijo": [], "iterations": 0,
-             "stopped": "", **{k: list(v[i:i + 1]) for k, v in extra.items()}} for i in range(count)]
+#: trace keys of the line search (and the scored fixed step); the accelerated search scores no candidate
+SEARCH_KEYS = ("trials", "accepted", "tried", "armijo")
 
 
-def record_iteration(traces: list[dict], idx: Tensor, base: Tensor, search: SearchResult, direction: Tensor,
-                     info: dict[str, Tensor] | None = None) -> None:
-    """Append one iteration to the traces of images ``idx``: objective, step, trials, whether the
-    step passed the Armijo test, every trial ``(step, F)``, the record ``(F_before, F_after, step, ‖g‖²)``,
-    the problem's diagnostics ``info`` and, for traces that keep one, the class probability."""
-    gnorm2 = direction.flatten(1).pow(2).sum(1)
+def new_traces(count: int, search: bool = True, **extra: list) -> list[dict]:
+    """Empty per-image traces (with the search's keys, :data:`SEARCH_KEYS`, when ``search``); a key in ``extra``
+    (e.g. ``probability=[p0]``) is recorded too."""
+    keys = ("objective", "step", *(SEARCH_KEYS if search else ()))
+    return [{**{k: [] for k in keys}, "iterations": 0, "stopped": "",
+             **{k: list(v[i:i + 1]) for k, v in extra.items()}} for i in range(count)]
+
+
+def record_step(traces: list[dict], idx: Tensor, objective: Tensor, step: Tensor,
+                info: dict[str, Tensor] | None = None) -> None:
+    """Append one iteration's objective, step and the problem's diagnostics ``info`` to the traces of images
+    ``idx``."""
     for r, i in enumerate(idx.tolist()):
         tr = traces[i]
         for name, values in (info or {}).items():
             tr.setdefault(name, []).append(float(values[r]))
+        tr["objective"].append(float(objective[r]))
+        tr["step"].append(float(step[r]))
+        tr["iterations"] += 1
+
+
+def record_iteration(traces: list[dict], idx: Tensor, base: Tensor, search: SearchResult, direction: Tensor,
+                     info: dict[str, Tensor] | None = None) -> None:
+    """Append one searched iteration to the traces of images ``idx``: :func:`record_step`, then the trials,
+    whether the step passed the Armijo test, every trial ``(step, F)``, the record ``(F_before, F_after, step,
+    ‖g‖²)`` and, for traces that keep one, the class probability."""
+    record_step(traces, idx, search.value, search.step, info)
+    gnorm2 = direction.flatten(1).pow(2).sum(1)
+    for r, i in enumerate(idx.tolist()):
+        tr = traces[i]
         if search.tried is not None:
             tr["tried"].append(search.tried[r])
         tr["armijo"].append((float(base[r]), float(search.value[r]), float(search.step[r]), float(gnorm2[r])))
-        tr["objective"].append(float(search.value[r]))
-        tr["step"].append(float(search.step[r]))
         tr["trials"].append(int(search.trials[r]))
         tr["accepted"].append(bool(search.accepted[r]))
-        tr["iterations"] += 1
         if "probability" in tr:
             tr["probability"].append(float(search.probability[r]))
 
@@ -234,30 +270,59 @@ def _step_size(direction: Tensor, s: DescentOptions) -> Tensor:
     return a
 
 
+def smoothness(regulariser: Callable[[Tensor], Tensor], shape: tuple[int, ...], device: torch.device,
+               dtype: torch.dtype, iterations: int = SMOOTHNESS_ITERATIONS, seed: int = 0) -> Tensor:
+    """The largest eigenvalue of the Hessian of ``regulariser`` (masks ``shape`` = ``[n, 1, s_h, s_w]`` to ``[n]``)
+    per image, by power iteration on Hessian-vector products (double backward). The regulariser is quadratic
+    but for the L1 term (piecewise linear), so its Hessian is the same almost everywhere: it is taken at a seeded
+    random mask, where no difference of neighbours is exactly 0 (``|d|²`` written through ``abs`` has a zero
+    second derivative there), the same for every image. The Rayleigh quotient approaches the eigenvalue from
+    below."""
+    generator = torch.Generator(device=device).manual_seed(seed)
+    one = (1, *shape[1:])  # one draw shared by every image: an image's value does not depend on its batch
+    at = torch.rand(one, generator=generator, device=device, dtype=dtype).expand(shape).clone().requires_grad_(True)
+    v = torch.randn(one, generator=generator, device=device, dtype=dtype).expand(shape).clone()
+    value = torch.zeros(shape[0], device=device, dtype=dtype)
+    with torch.enable_grad():
+        (grad,) = torch.autograd.grad(regulariser(at).sum(), at, create_graph=True)
+        for _ in range(iterations):
+            v = v / v.flatten(1).norm(dim=1).clamp_min(1e-30).view(-1, *[1] * (len(shape) - 1))
+            (hv,) = torch.autograd.grad((grad * v).sum(), at, retain_graph=True)
+            value = (hv * v).flatten(1).sum(1)
+            v = hv.detach()
+    return value.detach()
+
+
 def accelerate(problem: Problem, mask: Tensor, value: Tensor, settings: DescentOptions,
                generator: torch.Generator, noise_shape: tuple[int, ...], traces: list[dict]) -> tuple[Tensor, Tensor]:
-    """The Nesterov-accelerated fixed-step descent (``nesterov``): every image runs every iteration; one
+    """The fixed-step descent without a search (``nesterov``): Nesterov's momentum (``momentum``) or a plain
+    projected step, the step at most ``1/L`` with ``stable_step``; every image runs every iteration; one
     direction per iteration and no scored candidates, then ``F`` once at the end. Returns the final mask and
     ``F``."""
     s = settings
     every = torch.arange(mask.shape[0], device=mask.device)
+    cap = None
+    if s.stable_step:
+        shape = (mask.shape[0], 1, *mask.shape[-2:])
+        lipschitz = smoothness(lambda m: problem.regulariser(m, every), shape, mask.device, mask.dtype)
+        cap = 1.0 / lipschitz.clamp_min(1e-30)
+        for tr, c in zip(traces, cap.tolist()):
+            tr["step_cap"] = c
     theta_prev = mask.clone()
     objective = None
     for k in range(s.iterations):
         noise = noise_draw(generator, s.steps, noise_shape, s.noise, mask.device, mask.dtype)
         direction, estimate, objective, info = problem.iteration(mask, every, noise, value)
         a = _step_size(direction, s)
+        if cap is not None:
+            a = torch.minimum(a, cap)
         theta = mask - a.view(-1, 1, 1, 1) * direction
-        mask = (theta + (k / (k + 3)) * (theta - theta_prev)).clamp(0.0, 1.0)
+        mask = (theta + (k / (k + 3) if s.momentum else 0.0) * (theta - theta_prev)).clamp(0.0, 1.0)
         theta_prev = theta
-        ones = torch.ones_like(every)
-        search = SearchResult(a, mask, estimate, torch.full_like(estimate, float("nan")), 0 * ones,
-                              ones.bool(), None)
-        record_iteration(traces, every, estimate, search, direction, info)
+        record_step(traces, every, estimate, a, info)
+    kind = "Nesterov" if s.momentum else "no momentum"
     for tr in traces:
-        tr["stopped"] = f"ran all {s.iterations} iterations (Nesterov, fixed step)"
-        for key in ("probability", "trials", "accepted", "tried", "armijo"):  # no candidate scored, no test made
-            tr.pop(key, None)
+        tr["stopped"] = f"ran all {s.iterations} iterations ({kind}, fixed step)"
     if objective is not None:
         value = objective(mask, every)[0]
     return mask, value
@@ -326,7 +391,9 @@ def run(problem: Problem, images: Tensor, size: Size, options: DescentOptions, s
     generator = torch.Generator(device=device).manual_seed(int(seed))
     mask = torch.full((b, problem.channels, *size), float(options.start), device=device, dtype=dtype)
     value, extra = problem.begin(mask)
-    traces = new_traces(b, **extra)
+    if options.nesterov:  # no candidate is scored: no probability per iteration, no search in the traces
+        extra.pop("probability", None)
+    traces = new_traces(b, search=not options.nesterov, **extra)
     mask, value = descend(problem, mask, value, options, generator, (3, *images.shape[-2:]), traces)
     final, finals = problem.finish(mask, value)
     for i, tr in enumerate(traces):

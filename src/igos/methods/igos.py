@@ -124,6 +124,10 @@ class _DeletionProblem:
                          alphas, noise, self.s.batch_size, self.s.score)
         return self.weight[idx] * pr.mean(1) + regulariser(masks, self.s.l1, self.s.tv), self.probability(pr[:, -1])
 
+    def regulariser(self, masks: Tensor, idx: Tensor) -> Tensor:
+        """``λ1 · mean|1 − M| + λ2 · TV(M)`` per image (``stable_step``'s smoothness)."""
+        return regulariser(masks, self.s.l1, self.s.tv)
+
     def probability(self, score: Tensor) -> Tensor:
         """The class probability from the score (the log-odds' sigmoid)."""
         return score if self.s.score == "probability" else torch.sigmoid(score)

@@ -83,8 +83,9 @@ class IGOSppOptions(DescentOptions):
 
     Attributes:
         accelerated: the Nesterov-accelerated fixed step (``nesterov`` and ``normalise_step`` on, the options
-            left ``None`` from :data:`ACCELERATED`); ``False``: the line search of the paper, with the profile of
-            ``lean``; ``None``: the line search.
+            left ``None`` from :data:`ACCELERATED`); with ``momentum=False`` the same fixed step without momentum,
+            its step capped at ``1/L`` of the regulariser (``stable_step``, always on there); ``False``: the line
+            search of the paper, with the profile of ``lean``; ``None``: the line search.
         steps: ``K``, points on each of the four paths (``None``: 3 accelerated, 5 with the line search).
         edge_sigma: σ of the bilateral TV's edge weights ``exp(−(ΔI)²/σ)``.
         lean: take the search options left ``None`` (``iterations``, ``trials_per_batch``, ``steps_single``,
@@ -128,7 +129,9 @@ class IGOSppOptions(DescentOptions):
             fill = {k: v for k, v in ACCELERATED.items() if getattr(base, k) is None}
             if "steps_single" in fill and base.steps is not None:
                 fill["steps_single"] = min(fill["steps_single"], base.steps)
-            return base.replace(accelerated=True, nesterov=True, normalise_step=True, **fill)
+            # without momentum the step is always capped at 1/L (stable_step): uncapped, it overshoots
+            return base.replace(accelerated=True, nesterov=True, normalise_step=True,
+                                stable_step=base.stable_step or not base.momentum, **fill)
         base = base.replace(steps=5 if base.steps is None else base.steps, accelerated=False)
         given = {k: getattr(base, k) for k in FULL}
         return base.replace(**resolve_profile(side, base.steps, lean=base.lean, **given))
@@ -163,6 +166,10 @@ class _BidirectionalProblem:
 
     def reg(self, m: Tensor, j: Tensor) -> Tensor:
         return self.l1 * l1_loss(m) + self.tv * btv_loss(m, (self.weights[0][j], self.weights[1][j]), self.size)
+
+    def regulariser(self, m: Tensor, j: Tensor) -> Tensor:
+        """The regulariser as a function of ``M = M_d ⊙ M_i`` (``stable_step``'s smoothness)."""
+        return self.reg(m, j)
 
     def score(self, pair: Tensor, j: Tensor) -> tuple[Tensor, Tensor]:
         """``F`` of mask pairs ``[N, 2, s_h, s_w]`` of images ``j`` and ``p`` at α = 1 of the deletion path."""
