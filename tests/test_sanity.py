@@ -60,6 +60,7 @@ def test_a_model_blind_control_fails_the_check_and_the_gradient_passes_it():
     assert {s["randomised"] for s in blind.steps} == {"4", "0"} and len(blind.steps) == 4
     assert all(s["spearman_abs"] == pytest.approx(1.0) and s["ssim"] == pytest.approx(1.0) for s in blind.steps)
     grad = sanity_check(model, x, "gradient", modes=("cascading",))
+    assert blind.resolution == 8 and sanity_check(model, x, "gradient", resolution=8, modes=()).resolution is None
     last = [s for s in grad.steps if s["mode"] == "cascading"][-1]
     assert last["randomised"] == "0" and last["spearman_abs"] < 0.9 and last["constant"] == 0
     assert len(last["per_photo"]["spearman"]) == 3

@@ -171,7 +171,9 @@ def sanity_check(model: nn.Module, images: Tensor, method: str, *, resolution: A
 
     first = spec(model, images, target, resolution=resolution, seed=seed, **options)
     original = first.saliency.detach().cpu()
-    result = SanityResult(method, resolution, list(names or [str(i) for i in range(len(images))]))
+    # a method with its own map size ignores ``resolution``: the record says so (None: native) instead of the side asked
+    recorded = resolution if spec.resolutions == "any" else None
+    result = SanityResult(method, recorded, list(names or [str(i) for i in range(len(images))]))
     result.maps["original"] = original
     if "cascading" in modes:  # one copy, one more block random at each step (as randomised(model, blocks[:k+1]))
         cascade = copy.deepcopy(model)
