@@ -137,11 +137,16 @@ class DescentOptions(MethodOptions):
         checks.flag("nesterov", "normalise_step", "momentum", "stable_step")
         checks.need(not (self.nesterov or self.normalise_step) or self.fixed_step is not None,
                     "nesterov" if self.nesterov else "normalise_step", "False without a fixed_step")
-        fixed = self.nesterov or bool(getattr(self, "accelerated", False))  # iGOS++ sets nesterov when resolved
+        fixed = self.fixed_step_search()
         checks.need(fixed or self.momentum, "momentum", "True without a fixed-step search (nesterov, or iGOS++'s "
                     "accelerated): the line search has none")
         checks.need(fixed or not self.stable_step, "stable_step", "False without a fixed-step search (nesterov, or "
                     "iGOS++'s accelerated)")
+
+    def fixed_step_search(self) -> bool:
+        """Whether these options ask for the fixed-step loop without a search (where ``momentum`` and
+        ``stable_step`` apply), before :meth:`resolved` too."""
+        return self.nesterov
 
     def resolved(self, size: Size | None) -> DescentOptions:
         """λ1, λ2 and the start at the mask's larger side, where they are ``None``."""

@@ -120,6 +120,9 @@ class IGOSppOptions(DescentOptions):
         if self.steps_single is not None and self.steps is not None:
             checks.within("steps_single", 1, self.steps if isinstance(self.steps, int) else 1)
 
+    def fixed_step_search(self) -> bool:
+        return self.nesterov or bool(self.accelerated)  # accelerated sets nesterov when resolved
+
     def resolved(self, size: Size | None) -> IGOSppOptions:
         """I-GOS's λ and start, then the search: accelerated (:data:`ACCELERATED`) when asked, else the line
         search's profile at the mask's larger side (``lean`` or ``FULL``)."""
@@ -164,12 +167,9 @@ class _BidirectionalProblem:
     def finish(self, pair: Tensor, value: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         return pair[:, 0] * pair[:, 1], {"final_objective": value}
 
-    def reg(self, m: Tensor, j: Tensor) -> Tensor:
-        return self.l1 * l1_loss(m) + self.tv * btv_loss(m, (self.weights[0][j], self.weights[1][j]), self.size)
-
     def regulariser(self, m: Tensor, j: Tensor) -> Tensor:
-        """The regulariser as a function of ``M = M_d ⊙ M_i`` (``stable_step``'s smoothness)."""
-        return self.reg(m, j)
+        """``λ1 · mean|1 − M| + λ2 · BTV(M)`` of ``M = M_d ⊙ M_i`` of images ``j``, per image."""
+        return self.l1 * l1_loss(m) + self.tv * btv_loss(m, (self.weights[0][j], self.weights[1][j]), self.size)
 
     def score(self, pair: Tensor, j: Tensor) -> tuple[Tensor, Tensor]:
         """``F`` of mask pairs ``[N, 2, s_h, s_w]`` of images ``j`` and ``p`` at α = 1 of the deletion path."""
@@ -181,7 +181,7 @@ class _BidirectionalProblem:
         s_m = path_scores(self.model, x, x0, up, t, alphas, None, bs)
         d_d = path_scores(self.model, x0, x, upd, t, alphas, None, bs)
         s_i = path_scores(self.model, x, x0, upi, t, alphas, None, bs)
-        value = 0.5 * (d_m.mean(1) - s_m.mean(1) + d_d.mean(1) - s_i.mean(1)) + self.reg(m, j)
+        value = 0.5 * (d_m.mean(1) - s_m.mean(1) + d_d.mean(1) - s_i.mean(1)) + self.regulariser(m, j)
         return value, d_m[:, -1]
 
     def iteration(self, pair: Tensor, idx: Tensor, noise: Tensor | None, value: Tensor
@@ -210,13 +210,13 @@ class _BidirectionalProblem:
             self.evidence = add_evidence(self.evidence, self.images.shape[0], idx, g_m)
         leaf = m.detach().requires_grad_(True)
         with torch.enable_grad():
-            (g_reg,) = torch.autograd.grad(self.reg(leaf, idx).sum(), leaf)
+            (g_reg,) = torch.autograd.grad(self.regulariser(leaf, idx).sum(), leaf)
         g_prod = 0.5 * g_m + g_reg  # gradient with respect to M = M_d ⊙ M_i
         dir_d = g_prod * mi + 0.5 * upsample_adjoint(md, g_d)
         dir_i = g_prod * md - 0.5 * upsample_adjoint(mi, g_i)
         direction = project_direction(pair, torch.cat([dir_d, dir_i], dim=1))
         if self.s.nesterov:  # no candidate is scored: the four paths' estimate of F stands for F here
-            value = 0.5 * (means[0] - means[1] + means[2] - means[3]) + self.reg(m, idx)
+            value = 0.5 * (means[0] - means[1] + means[2] - means[3]) + self.regulariser(m, idx)
 
         def objective(pairs: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
             return self.score(pairs, idx[rows])
