@@ -31,7 +31,7 @@ CATEGORIES = ("forward+grad", "forward", "backward", "line search", "upsample/co
 #: function names wrapped in igos's modules, by category
 WRAPPED = {
     "line search": ("line_search", "_fixed_step"),
-    "upsample/composite": ("upsample", "composite", "upsample_adjoint", "cell_pool", "_path_points"),
+    "upsample/composite": ("upsample", "composite", "upsample_adjoint", "cell_pool", "_path_points", "_points"),
     "regularisers": ("regulariser", "regulariser_gradient", "tv_loss", "l1_loss", "btv_loss", "edge_weights"),
 }
 

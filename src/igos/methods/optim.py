@@ -36,21 +36,29 @@ def upsample_adjoint(mask: Tensor, grad_up: Tensor) -> Tensor:
     return grad
 
 
+def _at(values: Tensor, img: Tensor, step: Tensor) -> Tensor:
+    """``values`` (``[K]`` or ``[N, K]``) at the points ``(img, step)``, shaped to broadcast over images."""
+    return (values[step] if values.dim() == 1 else values[img, step]).view(-1, 1, 1, 1)
+
+
+def _points(start: Tensor, diff: Tensor, mask_up: Tensor, alphas: Tensor, noise: Tensor | None, img: Tensor,
+            step: Tensor) -> Tensor:
+    """The path points ``(img, step)``: ``start + α · U(M) ⊙ (end − start) + ε``."""
+    x = start[img] + _at(alphas, img, step) * mask_up[img] * diff[img]
+    return x if noise is None else x + noise[step]
+
+
 def _path_points(
     start: Tensor, end: Tensor, mask_up: Tensor, alphas: Tensor, noise: Tensor | None, batch_size: int
-) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor]]:
-    """Chunks of path points ``(image index, step index, α, x)``, ``batch_size`` at a time; ``alphas`` is
+) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+    """Chunks of path points ``(image index, step index, x)``, ``batch_size`` at a time; ``alphas`` is
     ``[K]`` (one grid for every image) or ``[N, K]`` (a grid per image)."""
     n, k = start.shape[0], alphas.shape[-1]
     diff = end - start
     pairs = torch.cartesian_prod(torch.arange(n, device=start.device), torch.arange(k, device=start.device))
     for i in range(0, pairs.shape[0], batch_size):
         img, step = pairs[i : i + batch_size].unbind(1)
-        a = (alphas[step] if alphas.dim() == 1 else alphas[img, step]).view(-1, 1, 1, 1)
-        x = start[img] + a * mask_up[img] * diff[img]
-        if noise is not None:
-            x = x + noise[step]
-        yield img, step, a, x
+        yield img, step, _points(start, diff, mask_up, alphas, noise, img, step)
 
 
 class Path(NamedTuple):
@@ -65,11 +73,6 @@ class Path(NamedTuple):
     alphas: Tensor
     noise: Tensor | None = None
     weights: Tensor | None = None
-
-
-def _at(values: Tensor, img: Tensor, step: Tensor) -> Tensor:
-    """``values`` (``[K]`` or ``[N, K]``) at the points ``(img, step)``, shaped to broadcast over images."""
-    return (values[step] if values.dim() == 1 else values[img, step]).view(-1, 1, 1, 1)
 
 
 def path_gradients(model: nn.Module, paths: list[Path] | list[tuple], targets: Tensor, batch_size: int,
@@ -100,8 +103,7 @@ def path_gradients(model: nn.Module, paths: list[Path] | list[tuple], targets: T
             sel = (ck == p).nonzero().flatten()
             path = paths[p]
             j, t = ci[sel].to(path.start.device), cs[sel].to(path.start.device)
-            x = path.start[j] + _at(path.alphas, j, t) * path.mask_up[j] * diffs[p][j]
-            parts.append(x if path.noise is None else x + path.noise[t])
+            parts.append(_points(path.start, diffs[p], path.mask_up, path.alphas, path.noise, j, t))
             rows.append((p, j, t))
         x = torch.cat(parts).requires_grad_(True)
         t_all = torch.cat([targets[j] for _, j, _ in rows])
@@ -141,7 +143,7 @@ def path_scores(
 ) -> Tensor:
     """Class score (``class_score``) at the path points of ``path_gradient``, without gradients: ``[N, K]``."""
     probs = torch.zeros(start.shape[0], alphas.shape[-1], device=start.device, dtype=start.dtype)
-    for img, step, _, x in _path_points(start, end, mask_up, alphas, noise, batch_size):
+    for img, step, x in _path_points(start, end, mask_up, alphas, noise, batch_size):
         probs[img, step] = class_score(model, x, targets[img], score)
     return probs
 
