@@ -10,6 +10,9 @@ A variant is ``NAME:METHOD:KEY=VALUE,...``; ``scale=C`` multiplies the resolutio
 
     python benchmarks/igos_variants.py --resolutions 28 7 \\
         --variant default:igos: --variant logodds:igos:score=log-odds,scale=10
+
+``--road`` scores ROAD too (MoRF ↓, LeRF ↑, combined = (LeRF − MoRF) / 2, paired wins of the combined score): a
+cached variant without ROAD's scores runs again.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ def main() -> None:
     ap.add_argument("--model", default="efficientnet-lite0")
     ap.add_argument("--cache", default="docs/results/igos-variants.json")
     ap.add_argument("--cached-only", action="store_true", help="print what the cache holds, compute nothing")
+    ap.add_argument("--road", action="store_true", help="also score ROAD (MoRF, LeRF, combined)")
     ap.add_argument("--plot", default=None, metavar="PNG",
                     help="also plot mean deletion against mean insertion per variant, one panel per resolution; "
                          "variants of one method are joined in the order of their λ scale (a trade-off curve over λ)")
@@ -75,25 +79,31 @@ def main() -> None:
     x = None
     kind = "held-out" if args.every is None else f"every {args.every}th"
     print(f"{len(files)} {kind} photos: {', '.join(f.name[:3] for f in files)}; model {args.model}")
+    road_head = ((" MoRF (↓) | LeRF (↑) | combined | wins combined vs first |", "---|---|---|---|") if args.road
+                 else ("", ""))
     for res in args.resolutions:
         print(f"\n{res}×{res}\n| variant | deletion (↓) | insertion (↑) | ins − del | flat (stalled) | s/image | "
-              "wins del / ins / ins−del vs first |\n|---|---|---|---|---|---|---|")
+              f"wins del / ins / ins−del vs first |{road_head[0]}\n|---|---|---|---|---|---|---|{road_head[1]}")
         base = None
         for variant in args.variant:
             name, method, text = variant.split(":", 2)
             key = f"{args.model}|{res}|{method}|{text}|{','.join(f.name for f in files)}"
-            if key not in cache and args.cached_only:
+            missing = key not in cache or (args.road and "morf" not in cache[key])
+            if missing and args.cached_only:
                 continue
-            if key not in cache:
+            if missing:
                 if preset is None:
                     preset = igos.load_model(args.model)
                     x = torch.stack([load_image(f, 224) for f in files])
                 out = igos.explain(x, preset, method, resolution=res, evaluate=True, images_per_batch=5,
-                                   **options_of(text, res))
+                                   removal=("blur", "road") if args.road else "blur", **options_of(text, res))
                 secs = statistics.mean(r.seconds for r in out)  # the method's time, without the metric
                 cache[key] = {"deletion": [r.deletion for r in out], "insertion": [r.insertion for r in out],
                               "flat": [bool(float(r.saliency.max() - r.saliency.min()) < 1e-6) for r in out],
                               "stalled": [bool((r.trace or {}).get("stalled")) for r in out], "seconds": secs}
+                if args.road:
+                    cache[key].update(morf=[r.removals["road"]["morf"] for r in out],
+                                      lerf=[r.removals["road"]["lerf"] for r in out])
                 cache_path.write_text(json.dumps(cache))
             c = cache[key]
             d, i = c["deletion"], c["insertion"]
@@ -106,9 +116,16 @@ def main() -> None:
                 wins = (f"{sum(a < b for a, b in zip(d, bd))} / {sum(a > b for a, b in zip(i, bi))} / "
                         f"{sum(g > bi_ - bd_ for g, bi_, bd_ in zip(gap, bi, bd))}")
             points.setdefault(res, []).append((name, method, statistics.mean(d), statistics.mean(i), scale_of(text)))
+            road = ""
+            if args.road:
+                comb = [(b - a) / 2 for a, b in zip(c["morf"], c["lerf"])]
+                base_comb = [(b - a) / 2 for a, b in zip(base["morf"], base["lerf"])]
+                road_wins = "–" if c is base else str(sum(a > b for a, b in zip(comb, base_comb)))
+                road = (f" {statistics.mean(c['morf']):.4f} | {statistics.mean(c['lerf']):.4f} | "
+                        f"{statistics.mean(comb):.4f} | {road_wins} |")
             print(f"| {name} | {statistics.mean(d):.4f} | {statistics.mean(i):.4f} | {statistics.mean(gap):.4f} | "
-                  f"{sum(c['flat'])}/{len(d)} ({sum(c.get('stalled', c['flat']))}) | {c['seconds']:.1f} | {wins} |",
-                  flush=True)
+                  f"{sum(c['flat'])}/{len(d)} ({sum(c.get('stalled', c['flat']))}) | {c['seconds']:.1f} | {wins} |"
+                  f"{road}", flush=True)
     if args.plot:
         plot(points, args.plot, len(files), args.model)
 

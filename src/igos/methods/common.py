@@ -20,8 +20,12 @@ from ..core import (
 )
 from ..errors import NonFiniteOutputError
 
+#: a map whose values all lie within this of each other has no order: it says nothing (``flat``)
+FLAT_TOLERANCE = 1e-6
+
 __all__ = [
     "Attribution",
+    "FLAT_TOLERANCE",
     "NonFiniteOutputError",
     "check_images",
     "check_finite",

@@ -12,10 +12,11 @@ from typing import Any, ClassVar, Protocol
 import torch
 from torch import Tensor
 
-from .common import Attribution
+from .common import FLAT_TOLERANCE, Attribution
 from .defaults import default_start, resolve_regularisation
 from .optim import SearchResult, line_search, noise_draw
 from .options import Checks, MethodOptions, Size
+from .warm import warm_start, warm_start_methods
 
 __all__ = ["DescentOptions", "Problem", "Objective", "descend", "optimise", "smoothness", "new_traces", "record_step",
            "record_iteration", "order_ties", "add_evidence", "STALL_TOLERANCE", "FLAT_TOLERANCE", "SEARCH_NEUTRAL"]
@@ -25,12 +26,10 @@ Objective = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
 #: a mask whose cells all stay within this of its start did not move (``stalled``)
 STALL_TOLERANCE = 1e-3
-#: a map whose values all lie within this of each other has no order: it says nothing (``flat``)
-FLAT_TOLERANCE = 1e-6
 
-#: search options added after bench rows were stored, at the values that behave as before
+#: options added after bench rows were stored (the search's, the warm start), at the values that behave as before
 SEARCH_NEUTRAL = {"grow_only_on_first": False, "max_trials": None, "stop_on_failure": False, "nesterov": False,
-                  "normalise_step": False, "momentum": True, "stable_step": False}
+                  "normalise_step": False, "momentum": True, "stable_step": False, "init": None, "init_depth": 1.0}
 #: power iterations that estimate the regulariser's smoothness for ``stable_step``
 SMOOTHNESS_ITERATIONS = 30
 
@@ -82,6 +81,12 @@ class DescentOptions(MethodOptions):
             the papers' method); its trace gives the λ used and ``retries``.
         start: the mask's value everywhere at the start, in ``[0, 1]``; ``None``: the per-resolution default
             (:func:`~igos.methods.defaults.default_start`: 0.5 up to 14×14, 1 from 28×28).
+        init: a warm start (the authors' later code has one, ``init_mask``): the name of a cheap method (``gradcam``,
+            ``ebp``, ``gradient``, ``ig``, …; not an optimiser) whose map ``m`` of the same image and target seeds
+            the deletion mask, ``M_0 = start · (1 − init_depth · m̂)`` with ``m̂ = max(m, 0) / max m`` resampled to
+            the mask's size (area average down, bilinear up); ``None``: every cell at ``start``. Its images count
+            in the method's cost.
+        init_depth: how far the warm start's most salient cell starts below ``start``, in ``[0, 1]``.
         tie_break: a mask that ends with no order (every cell equal, e.g. one that never left 1) gets the order
             of the sum of its directions over the iterations, scaled to at most ``tie_break`` (0: off), instead
             of a flat map; a mask with any order is returned as it is.
@@ -112,6 +117,8 @@ class DescentOptions(MethodOptions):
     stall_retries: int = 0
     stall_relax: float = 0.3
     start: float | None = None
+    init: str | None = None
+    init_depth: float = 1.0
     tie_break: float | None = 1e-3
 
     HASH_NEUTRAL: ClassVar = SEARCH_NEUTRAL
@@ -129,6 +136,10 @@ class DescentOptions(MethodOptions):
         checks.within("step_decay", 0, 1, open_lo=True, open_hi=True)
         checks.within("stall_relax", 0, 1, open_lo=True, open_hi=True)
         checks.within("start", 0, 1, optional=True)
+        checks.within("init_depth", 0, 1)
+        starters = warm_start_methods()
+        checks.need(self.init is None or self.init in starters, "init",
+                    f"None or the name of a method that does not optimise a mask: {', '.join(starters)}")
         checks.within("min_step", 0, float("inf"), open_lo=True)
         checks.need(not isinstance(self.min_step, (int, float)) or not isinstance(self.first_step, (int, float))
                     or self.min_step <= self.first_step, "min_step", f"≤ first_step={self.first_step!r}")
@@ -390,11 +401,16 @@ def order_ties(final: Tensor, evidence: Tensor | None, tie_break: float, traces:
     return saliency
 
 
-def run(problem: Problem, images: Tensor, size: Size, options: DescentOptions, seed: int) -> Attribution:
-    """One optimisation of every image's mask from ``options.start``; the map with its tie order, the traces."""
+def run(problem: Problem, images: Tensor, size: Size, options: DescentOptions, seed: int,
+        initial: Tensor | None = None) -> Attribution:
+    """One optimisation of every image's mask from ``options.start`` (the deletion channel from ``initial``
+    ``[B, 1, s_h, s_w]`` when given: the warm start); the map with its tie order, the traces."""
     b, device, dtype = images.shape[0], images.device, images.dtype
     generator = torch.Generator(device=device).manual_seed(int(seed))
     mask = torch.full((b, problem.channels, *size), float(options.start), device=device, dtype=dtype)
+    if initial is not None:
+        mask[:, :1] = initial
+    begun = mask.clone()
     value, extra = problem.begin(mask)
     if options.nesterov:  # no candidate is scored: no probability per iteration, no search in the traces
         extra.pop("probability", None)
@@ -403,23 +419,28 @@ def run(problem: Problem, images: Tensor, size: Size, options: DescentOptions, s
     final, finals = problem.finish(mask, value)
     for i, tr in enumerate(traces):
         tr.update({k: float(v[i]) for k, v in finals.items()}, l1=float(options.l1), tv=float(options.tv),
-                  start=float(options.start), retries=0,
-                  stalled=bool((options.start - mask[i]).abs().max() < STALL_TOLERANCE))
+                  start=float(options.start), init=options.init, retries=0,
+                  stalled=bool((begun[i] - mask[i]).abs().max() < STALL_TOLERANCE))
     saliency = order_ties(final, problem.evidence, options.tie_break, traces)
     return Attribution(saliency=saliency, mask=final, trace=traces)
 
 
 def optimise(problem: Callable[..., Problem], model: Any, images: Tensor, targets: Tensor, baseline: Tensor,
-             size: Size, options: DescentOptions, seed: int) -> Attribution:
+             size: Size, options: DescentOptions, seed: int, initial: Tensor | None = None) -> Attribution:
     """A whole I-GOS / iGOS++ call on resolved ``options``: :func:`run`, then the stall retries (an image whose
     mask never left its start runs again with ``λ × stall_relax``). ``problem(model, images, baseline, targets,
-    options)`` makes the method's :class:`Problem` (its class)."""
-    result = run(problem(model, images, baseline, targets, options), images, size, options, seed)
+    options)`` makes the method's :class:`Problem` (its class); ``initial`` is the warm start's mask (``None``: made
+    here from ``options.init``, when set)."""
+    if initial is None and options.init is not None:
+        initial = warm_start(options.init, options.init_depth, float(options.start), model, images, targets,
+                             baseline, size, seed, options.batch_size)
+    result = run(problem(model, images, baseline, targets, options), images, size, options, seed, initial)
     stalled = [i for i, t in enumerate(result.trace) if t["stalled"]]
     if options.stall_retries == 0 or not stalled:
         return result
     sub = torch.tensor(stalled, device=images.device)
-    again = optimise(problem, model, images[sub], targets[sub], baseline[sub], size, options.relaxed(), seed)
+    again = optimise(problem, model, images[sub], targets[sub], baseline[sub], size, options.relaxed(), seed,
+                     None if initial is None else initial[sub])
     result.mask[sub] = again.mask
     result.saliency[sub] = again.saliency
     for j, i in enumerate(stalled):
