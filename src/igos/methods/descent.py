@@ -81,11 +81,11 @@ class DescentOptions(MethodOptions):
             the papers' method); its trace gives the λ used and ``retries``.
         start: the mask's value everywhere at the start, in ``[0, 1]``; ``None``: the per-resolution default
             (:func:`~igos.methods.defaults.default_start`: 0.5 up to 14×14, 1 from 28×28).
-        init: a warm start (the authors' later code has one, ``init_mask``): the name of a cheap method (``gradcam``,
-            ``ebp``, ``gradient``, ``ig``, …; not an optimiser) whose map ``m`` of the same image and target seeds
-            the deletion mask, ``M_0 = start · (1 − init_depth · m̂)`` with ``m̂ = max(m, 0) / max m`` resampled to
-            the mask's size (area average down, bilinear up); ``None``: every cell at ``start``. Its images count
-            in the method's cost.
+        init: a warm start (the authors' later code has one, ``init_mask``): the name of a registered method, run
+            at its own defaults (a cheap one serves: ``gradcam``, ``ebp``, ``gradient``, ``ig``), whose map ``m`` of
+            the same image and target seeds the deletion mask, ``M_0 = start · (1 − init_depth · m̂)`` with
+            ``m̂ = max(m, 0) / max m`` resampled to the mask's size (cell means down, bilinear up); ``None``: every
+            cell at ``start``. Its images count in the method's cost.
         init_depth: how far the warm start's most salient cell starts below ``start``, in ``[0, 1]``.
         tie_break: a mask that ends with no order (every cell equal, e.g. one that never left 1) gets the order
             of the sum of its directions over the iterations, scaled to at most ``tie_break`` (0: off), instead
@@ -139,7 +139,7 @@ class DescentOptions(MethodOptions):
         checks.within("init_depth", 0, 1)
         starters = warm_start_methods()
         checks.need(self.init is None or self.init in starters, "init",
-                    f"None or the name of a method that does not optimise a mask: {', '.join(starters)}")
+                    f"None or a registered method's name: {', '.join(starters)}")
         checks.within("min_step", 0, float("inf"), open_lo=True)
         checks.need(not isinstance(self.min_step, (int, float)) or not isinstance(self.first_step, (int, float))
                     or self.min_step <= self.first_step, "min_step", f"≤ first_step={self.first_step!r}")

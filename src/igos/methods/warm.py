@@ -3,7 +3,7 @@ deletion mask, instead of a mask that starts equal everywhere.
 
 ``M_0 = start · (1 − depth · m̂)``, ``m̂ = max(m, 0) / max m`` at the mask's size: the most salient cell starts
 ``depth · start`` lower, cells of no salience at ``start``. A map with no positive value (or a constant one) gives
-the plain start. The map is resampled to the mask's size by area average (coarser) or bilinear interpolation
+the plain start. The map is resampled to the mask's size by the mean over each cell (coarser) or bilinear interpolation
 (finer), so a 7×7 GradCAM seeds a 28×28 mask and a pixel map a 7×7 one.
 """
 
@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..perturb import cell_pool
 from .common import FLAT_TOLERANCE
 from .options import Size
 from .registry import get_method, method_names
@@ -27,14 +28,13 @@ def warm_start_methods() -> list[str]:
 
 
 def resample(maps: Tensor, size: Size) -> Tensor:
-    """``[B, h, w]`` maps at ``size``: area average where coarser, bilinear (``align_corners=False``) where finer,
-    unchanged where equal."""
+    """``[B, h, w]`` maps at ``size``: the mean over each of the metric's cells where coarser
+    (:func:`~igos.perturb.cell_pool`), bilinear (``align_corners=False``) where finer, unchanged where equal."""
     if tuple(maps.shape[-2:]) == tuple(size):
         return maps
-    x = maps.unsqueeze(1)
     if maps.shape[-2] >= size[0] and maps.shape[-1] >= size[1]:
-        return F.adaptive_avg_pool2d(x, size)[:, 0]
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)[:, 0]
+        return cell_pool(maps, tuple(size), "mean")
+    return F.interpolate(maps.unsqueeze(1), size=size, mode="bilinear", align_corners=False)[:, 0]
 
 
 def warm_start(method: str, depth: float, start: float, model: nn.Module, images: Tensor, targets: Tensor,
@@ -42,9 +42,8 @@ def warm_start(method: str, depth: float, start: float, model: nn.Module, images
     """The starting masks ``[B, 1, s_h, s_w]`` from ``method``'s maps (at its defaults, the same ``seed`` and the
     caller's batch size) of ``images`` for ``targets`` (the rows of the scored ``model``)."""
     spec = get_method(method)
-    options = spec.make_options({"batch_size": batch_size} if "batch_size" in spec.options else {})
-    run_size = spec.mask_size(size[0] if size[0] == size[1] else size, tuple(images.shape[-2:]))
-    options = options.resolved(run_size)
+    run_size = spec.mask_size(size, tuple(images.shape[-2:]))
+    options = spec.make_options({"batch_size": batch_size}).resolved(run_size)
     result = spec.fn(model, images, targets, baseline=baseline if spec.baseline else None, size=run_size, seed=seed,
                      options=options)
     maps = resample(result.saliency.detach().to(images.dtype), size).clamp_min(0)
