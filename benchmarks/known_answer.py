@@ -1,7 +1,9 @@
 """Known answers (issue 21, item 7): every method explains photos through a model that sees only a region (the
 top-left quadrant, or a seeded box per photo; the rest replaced by the photo's blur before the network), and the
 share of each map's positive mass inside the region is printed per method and resolution (all of it is the
-correct answer). Per-photo shares go to a JSON file.
+correct answer), beside the share the region itself scores once pooled to the map's cells, and the share on
+cells "out of sight" (whose upsampled footprint misses the region: mass no deletion could justify). Per-photo
+shares go to a JSON file.
 
     python benchmarks/known_answer.py --images ../shared/data/imagenet-dev --every 5 --limit 3 \\
         --methods igos igospp mask gradcam --resolutions 28
@@ -46,7 +48,8 @@ def main() -> None:
         extra.setdefault(method, {})[key] = parse_value(value)
     print(f"{len(files)} photos ({', '.join(f.name[:3] for f in files)}), {args.model}, region {args.region}, "
           f"outside: {args.fill}; share of positive map mass inside the region (1 = the known answer)")
-    print("| method | resolution | mean | min | max | per photo | s/image |\n|---|---|---|---|---|---|---|")
+    print("| method | resolution | mean | min | max | per photo | s/image | the region pooled to the cells | "
+          "out of sight (mean, max) |\n|---|---|---|---|---|---|---|---|---|")
     out = []
     for res in args.resolutions:
         for method in args.methods:
@@ -58,8 +61,11 @@ def main() -> None:
             secs = (time.perf_counter() - t0) / len(files)
             shares = [s for s in r.shares if s is not None]
             label = res if resolution is not None else "native"
+            ref = r.summary()["reference"]
+            far = [v for v in r.out_of_sight if v is not None]
             print(f"| {method} | {label} | {statistics.mean(shares):.3f} | {min(shares):.3f} | {max(shares):.3f} | "
-                  + " ".join(f"{s:.3f}" for s in shares) + f" | {secs:.1f} |", flush=True)
+                  + " ".join(f"{s:.3f}" for s in shares) + f" | {secs:.1f} | {ref:.3f} | "
+                  f"{statistics.mean(far):.3f}, {max(far):.3f} |", flush=True)
             out.append({**r.summary(), "resolution": label, "seconds": secs, "options": extra.get(method, {})})
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))

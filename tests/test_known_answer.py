@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from igos.known_answer import SeesOnly, inside_share, known_answer, region_mask
+from igos.known_answer import SeesOnly, inside_share, known_answer, out_of_sight_share, region_mask, region_reference
 
 
 def test_the_wrapped_model_ignores_everything_outside_its_region(tiny_net, images):
@@ -33,9 +33,29 @@ def test_regions_and_the_share_inside_by_hand():
     assert inside_share(-torch.ones(4, 4), q) is None
 
 
+def test_the_region_pooled_to_the_cells_scores_one_only_when_its_border_runs_along_them():
+    assert region_reference(region_mask("quadrant", (224, 224)), (28, 28)) == pytest.approx(1.0)
+    box = torch.zeros(16, 16)
+    box[:6, :6] = 1  # 4-pixel cells: coverage 1, 0.5, 0.5, 0.25 -> (1 + 0.25 + 0.25 + 0.0625) / 2.25
+    assert region_reference(box, (4, 4)) == pytest.approx(1.5625 / 2.25)
+    with pytest.raises(ValueError, match="empty"):
+        region_reference(torch.zeros(8, 8), (4, 4))
+
+
+def test_out_of_sight_counts_only_cells_whose_upsampled_footprint_misses_the_region():
+    q = region_mask("quadrant", (32, 32))  # 16 pixels; 8 cells upsampled with align_corners: cell c sits at 4.43·c
+    sal = torch.zeros(8, 8)
+    sal[0, 0], sal[0, 4], sal[0, 5] = 1.0, 1.0, 2.0  # cell 4 still reaches pixels 14 and 15, cell 5 does not
+    assert out_of_sight_share(sal, q) == pytest.approx(0.5)
+    assert inside_share(sal, q) == pytest.approx(0.25)  # by area, cell 4 lies outside
+    assert out_of_sight_share(torch.zeros(8, 8), q) is None
+
+
 def test_the_gradient_puts_all_its_mass_inside_and_a_control_does_not(tiny_net, images):
     got = known_answer(tiny_net, images, "gradient", region="quadrant")
     assert got.shares == [1.0, 1.0, 1.0] and got.summary()["mean_share"] == 1.0
+    assert got.references == [1.0, 1.0, 1.0]  # the quadrant of a 32-pixel input on its own pixels
+    assert got.out_of_sight == [0.0, 0.0, 0.0] and got.summary()["mean_out_of_sight"] == 0.0
     centre = known_answer(tiny_net, images, "center", resolution=8, region="quadrant", fill="grey")
     assert all(0.2 < s < 0.3 for s in centre.shares)  # a centred blob ignores the model: a quarter of it
     opt = known_answer(tiny_net, images[:1], "igos", resolution=8, region="box", iterations=3, steps=3)

@@ -178,4 +178,9 @@ def test_check_verdicts_at_the_bars_and_without_scores():
     base = {"method": "igos", "resolution": 28, "region": "box", "fill": "grey", "min_share": None}
     assert "passes the known-answer check: 95.0 %" in known_answer_verdict({**base, "mean_share": KNOWN_ANSWER_PASS})
     assert "does not pass" in known_answer_verdict({**base, "mean_share": 0.949})
+    assert "pooled to the map's cells, scores 93.0 %" in known_answer_verdict({**base, "mean_share": 0.9,
+                                                                               "reference": 0.93})
+    assert "pooled" not in known_answer_verdict({**base, "mean_share": 0.9, "reference": 1.0})
+    assert "2.0 % lies on cells out of sight" in known_answer_verdict({**base, "mean_share": 0.9,
+                                                                       "mean_out_of_sight": 0.02})
     assert "no map had positive mass" in known_answer_verdict({**base, "mean_share": None})

@@ -11,6 +11,10 @@ third and a half of the input's, anywhere inside it). The share is measured on t
 positive value weighted by the fraction of its area inside the region (exact for regions on cell borders, as the
 quadrant is at every side that divides the input's half), over the map's total positive value. A map with no
 positive value has no share (``None``), counted apart.
+
+A mask cell reaches further than its own area: the optimisers upsample masks bilinearly, so a cell just outside
+the region still changes the pixels along its border. :func:`out_of_sight_share` counts only the mass on cells
+whose upsampled footprint does not touch the region at all: mass no deletion could justify.
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .methods import get_method
-from .perturb import blurred_baseline
+from .perturb import blurred_baseline, upsample
 
-__all__ = ["SeesOnly", "region_mask", "inside_share", "known_answer", "KnownAnswerResult", "REGIONS", "FILLS"]
+__all__ = ["SeesOnly", "region_mask", "inside_share", "region_reference", "out_of_sight_share",
+           "known_answer", "KnownAnswerResult",
+           "REGIONS", "FILLS"]
 
 REGIONS = ("quadrant", "box")
 FILLS = ("blur", "grey")
@@ -74,6 +80,32 @@ def inside_share(saliency: Tensor, region: Tensor) -> float | None:
     return float((positive * inside.to(positive.device)).sum()) / total
 
 
+def region_reference(region: Tensor, cells: tuple[int, int]) -> float:
+    """The share a map on ``cells`` scores when it is the region itself pooled to them (each cell's value the
+    fraction of its area inside): what a map exact to the pixel scores once averaged into cells. 1 when the
+    region's border runs along cell borders (the quadrant at every side dividing half the input); below 1 where
+    the border cuts cells, as a seeded box's does, since a cut cell's mass counts only by its area inside."""
+    inside = F.adaptive_avg_pool2d(region.double().view(1, 1, *region.shape[-2:]), tuple(cells))[0, 0]
+    share = inside_share(inside, region)
+    if share is None:
+        raise ValueError("the region is empty: it has no pixel inside")
+    return share
+
+
+def out_of_sight_share(saliency: Tensor, region: Tensor) -> float | None:
+    """The share of ``saliency``'s (``[h, w]``) positive mass on cells whose footprint under the optimisers'
+    upsampling (:func:`igos.perturb.upsample` to ``region``'s size) has no pixel inside ``region``: cells whose
+    removal cannot change what a model seeing only the region sees. ``None`` for a map with no positive value."""
+    positive = saliency.detach().double().clamp_min(0).cpu()
+    total = float(positive.sum())
+    if total <= 0:
+        return None
+    cells = torch.zeros(1, 1, *positive.shape[-2:], dtype=torch.double, requires_grad=True)
+    (upsample(cells, tuple(region.shape[-2:]))[0, 0] * region.double().cpu()).sum().backward()
+    reach = cells.grad[0, 0]  # each cell's upsampling weight summed over the region's pixels
+    return float(positive[reach <= 0].sum()) / total
+
+
 @dataclass
 class KnownAnswerResult:
     """Per photo: the share of positive mass inside the region (``None``: no positive mass)."""
@@ -85,13 +117,20 @@ class KnownAnswerResult:
     names: list[str]
     shares: list[float | None] = field(default_factory=list)
     maps: list[Tensor] = field(default_factory=list)
+    #: per photo, :func:`region_reference` on the map's cells (the share of the region itself, pooled to them)
+    references: list[float] = field(default_factory=list)
+    #: per photo, :func:`out_of_sight_share` (``None``: no positive mass)
+    out_of_sight: list[float | None] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         scored = [s for s in self.shares if s is not None]
         return {"method": self.method, "resolution": self.resolution, "region": self.region, "fill": self.fill,
                 "mean_share": sum(scored) / len(scored) if scored else None,
                 "min_share": min(scored) if scored else None, "no_positive_mass": len(self.shares) - len(scored),
-                "per_photo": dict(zip(self.names, self.shares))}
+                "per_photo": dict(zip(self.names, self.shares)),
+                "reference": sum(self.references) / len(self.references) if self.references else None,
+                "mean_out_of_sight": (sum(v for v in self.out_of_sight if v is not None) / len(scored)
+                                      if scored and len(self.out_of_sight) == len(self.shares) else None)}
 
 
 def known_answer(model: nn.Module, images: Tensor, method: str, *, resolution: Any = None, region: str = "quadrant",
@@ -115,6 +154,8 @@ def known_answer(model: nn.Module, images: Tensor, method: str, *, resolution: A
         sal = spec(wrapper, x, None, resolution=resolution, seed=seed, **options).saliency[0].detach().cpu()
         result.maps.append(sal)
         result.shares.append(inside_share(sal, r.cpu()))
+        result.references.append(region_reference(r.cpu(), tuple(sal.shape[-2:])))
+        result.out_of_sight.append(out_of_sight_share(sal, r.cpu()))
         if progress:
             share = result.shares[-1]
             progress(f"{names[i]}: {'no positive mass' if share is None else f'{100 * share:.1f} % inside'}")

@@ -103,11 +103,16 @@ def known_answer_verdict(data: dict) -> str:
     if share is None:
         return f"{_label(data)}: no map had positive mass inside or outside {where}."
     passed = share >= KNOWN_ANSWER_PASS
-    low = data.get("min_share")
+    low, ref, far = data.get("min_share"), data.get("reference"), data.get("mean_out_of_sight")
+    ceiling = (f" The region itself, pooled to the map's cells, scores {100 * ref:.1f} %: its border cuts cells."
+               if ref is not None and ref < 0.9995 else "")
+    if far is not None:
+        ceiling += (f" {100 * far:.1f} % lies on cells out of sight (their upsampled footprint misses the region); "
+                    "the rest of the mass outside is on the cells along its border, which still reach into it.")
     return (f"{_label(data)} {'passes' if passed else 'does not pass'} the known-answer check: {100 * share:.1f} % "
             f"of its positive mass lies inside {where} ({'at least' if passed else 'below'} "
             f"{100 * KNOWN_ANSWER_PASS:.0f} %" + (f"; the lowest photo {100 * low:.1f} %" if low is not None else "")
-            + ").")
+            + ")." + ceiling)
 
 
 def cascade_svg(data: dict, width: int = 420, height: int = 170) -> str:
