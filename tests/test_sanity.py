@@ -14,7 +14,7 @@ pytest.importorskip("skimage", reason="the sanity checks need scikit-image")
 
 from igos.cli import main  # noqa: E402
 from igos.models import Classifier  # noqa: E402
-from igos.sanity import parameter_blocks, randomised, sanity_check, similarity  # noqa: E402
+from igos.sanity import merge_summaries, parameter_blocks, randomised, sanity_check, similarity  # noqa: E402
 
 
 def test_efficientnet_blocks_go_from_the_head_down_to_the_stem():
@@ -66,6 +66,26 @@ def test_a_model_blind_control_fails_the_check_and_the_gradient_passes_it():
     assert len(last["per_photo"]["spearman"]) == 3
     rl = grad.random_logit
     assert all(c != o for c, o in zip(rl["classes"], rl["original_classes"], strict=True))
+
+
+def test_runs_on_parts_of_the_photos_merge_into_the_run_on_all_of_them():
+    model = Classifier(tm.sized_classifier(width=8), (0.0,) * 3, (1.0,) * 3)
+    x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    names = ["a", "b", "c"]
+    whole = sanity_check(model, x, "gradient", modes=("cascading",), names=names).summary()
+    parts = [sanity_check(model, x[sl], "gradient", modes=("cascading",), names=names[sl]).summary()
+             for sl in (slice(0, 2), slice(2, 3))]
+    merged = merge_summaries(parts)
+    assert merged["photos"] == whole["photos"] and len(merged["steps"]) == len(whole["steps"])
+    for got, want in zip(merged["steps"], whole["steps"], strict=True):
+        assert got["randomised"] == want["randomised"] and got["constant"] == want["constant"]
+        assert got["spearman_abs"] == pytest.approx(want["spearman_abs"], abs=1e-5)
+        assert got["per_photo"]["ssim"] == pytest.approx(want["per_photo"]["ssim"], abs=1e-5)
+    assert len(merged["random_logit"]["classes"]) == 3 and len(merged["random_logit"]["per_photo"]["hog"]) == 3
+    with pytest.raises(ValueError, match="different methods"):
+        merge_summaries([parts[0], {**parts[1], "method": "ig"}])
+    with pytest.raises(ValueError, match="different steps"):
+        merge_summaries([parts[0], {**parts[1], "steps": parts[1]["steps"][:1]}])
 
 
 def test_constant_maps_are_counted_apart_never_scored():

@@ -38,7 +38,8 @@ from .methods import get_method
 from .methods.layers import wrapped
 from .outputs import logits_of
 
-__all__ = ["parameter_blocks", "randomised", "similarity", "sanity_check", "SanityResult", "MEASURES"]
+__all__ = ["parameter_blocks", "randomised", "similarity", "sanity_check", "SanityResult", "MEASURES",
+           "merge_summaries"]
 
 MEASURES = ("spearman_abs", "spearman", "ssim", "hog")
 
@@ -153,6 +154,40 @@ def _step(name: str, mode: str, maps: Tensor, original: Tensor, size: tuple[int,
     means = {m: (float(np.nanmean([v for v in vals if v is not None]))
                  if any(v is not None for v in vals) else None) for m, vals in per_photo.items()}
     return {"randomised": name, "mode": mode, **means, "constant": len(flat), "per_photo": per_photo}
+
+
+def _merged_step(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    per_photo = {m: [v for part in parts for v in part["per_photo"][m]] for m in MEASURES}
+    means = {m: (float(np.nanmean([v for v in vals if v is not None]))
+                 if any(v is not None for v in vals) else None) for m, vals in per_photo.items()}
+    lists = {k: [v for part in parts for v in part[k]] for k in ("classes", "original_classes")
+             if all(k in part for part in parts)}  # the random-logit check's classes
+    return {"randomised": parts[0]["randomised"], "mode": parts[0]["mode"], **means,
+            "constant": sum(part["constant"] for part in parts), "per_photo": per_photo, **lists}
+
+
+def merge_summaries(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One ``sanity.json`` document from several runs of the same method, resolution and model on different photos
+    (a long check split into sittings): photos and per-photo values concatenated, means and constant counts taken
+    over all of them. The randomised weights depend on the seed only, so the merged steps are the steps one run on
+    every photo would have measured (the random-logit check's other classes are drawn per run). Raises
+    ``ValueError`` when the runs differ in method, resolution or steps."""
+    if not summaries:
+        raise ValueError("nothing to merge: no sanity summary given")
+    first = summaries[0]
+    for other in summaries[1:]:
+        for key in ("method", "resolution"):
+            if other[key] != first[key]:
+                raise ValueError(f"cannot merge sanity runs of different {key}s: {first[key]!r} and {other[key]!r}")
+        steps = [(st["randomised"], st["mode"]) for st in other["steps"]]
+        if steps != [(st["randomised"], st["mode"]) for st in first["steps"]]:
+            raise ValueError("cannot merge sanity runs with different steps (another model or other modes)")
+    merged = {"method": first["method"], "resolution": first["resolution"],
+              "photos": [p for doc in summaries for p in doc["photos"]],
+              "steps": [_merged_step([doc["steps"][i] for doc in summaries]) for i in range(len(first["steps"]))]}
+    if all(doc.get("random_logit") for doc in summaries):
+        merged["random_logit"] = _merged_step([doc["random_logit"] for doc in summaries])
+    return merged
 
 
 def sanity_check(model: nn.Module, images: Tensor, method: str, *, resolution: Any = None, target: Any = None,
