@@ -30,9 +30,8 @@ from torch import Tensor, nn
 from .methods import get_method
 from .perturb import blurred_baseline, upsample
 
-__all__ = ["SeesOnly", "region_mask", "inside_share", "region_reference", "out_of_sight_share",
-           "known_answer", "KnownAnswerResult",
-           "REGIONS", "FILLS"]
+__all__ = ["SeesOnly", "region_mask", "inside_share", "region_reference", "out_of_sight_share", "known_answer",
+           "KnownAnswerResult", "REGIONS", "FILLS"]
 
 REGIONS = ("quadrant", "box")
 FILLS = ("blur", "grey")
@@ -69,6 +68,11 @@ def region_mask(kind: str, size: tuple[int, int], seed: int = 0, index: int = 0)
     return mask
 
 
+def _coverage(region: Tensor, cells: tuple[int, int]) -> Tensor:
+    """``[h, w]``: the fraction of each cell's area inside ``region`` (``[H, W]``)."""
+    return F.adaptive_avg_pool2d(region.double().view(1, 1, *region.shape[-2:]), tuple(cells))[0, 0]
+
+
 def inside_share(saliency: Tensor, region: Tensor) -> float | None:
     """The share of ``saliency``'s (``[h, w]``) positive mass inside ``region`` (``[H, W]``), on the map's cells
     (each weighted by its area inside the region); ``None`` for a map with no positive value."""
@@ -76,7 +80,7 @@ def inside_share(saliency: Tensor, region: Tensor) -> float | None:
     total = float(positive.sum())
     if total <= 0:
         return None
-    inside = F.adaptive_avg_pool2d(region.double().view(1, 1, *region.shape[-2:]), tuple(saliency.shape[-2:]))[0, 0]
+    inside = _coverage(region, tuple(saliency.shape[-2:]))
     return float((positive * inside.to(positive.device)).sum()) / total
 
 
@@ -85,8 +89,7 @@ def region_reference(region: Tensor, cells: tuple[int, int]) -> float:
     fraction of its area inside): what a map exact to the pixel scores once averaged into cells. 1 when the
     region's border runs along cell borders (the quadrant at every side dividing half the input); below 1 where
     the border cuts cells, as a seeded box's does, since a cut cell's mass counts only by its area inside."""
-    inside = F.adaptive_avg_pool2d(region.double().view(1, 1, *region.shape[-2:]), tuple(cells))[0, 0]
-    share = inside_share(inside, region)
+    share = inside_share(_coverage(region, cells), region)
     if share is None:
         raise ValueError("the region is empty: it has no pixel inside")
     return share

@@ -140,6 +140,12 @@ class SanityResult:
                 "random_logit": self.random_logit}
 
 
+def _means(per_photo: dict[str, list[float | None]]) -> dict[str, float | None]:
+    """Each measure's mean over the photos that were scored (``None`` where none was)."""
+    return {m: (float(np.nanmean([v for v in vals if v is not None])) if any(v is not None for v in vals) else None)
+            for m, vals in per_photo.items()}
+
+
 def _step(name: str, mode: str, maps: Tensor, original: Tensor, size: tuple[int, int]) -> dict[str, Any]:
     per_photo: dict[str, list[float | None]] = {m: [] for m in MEASURES}
     flat = []
@@ -151,18 +157,14 @@ def _step(name: str, mode: str, maps: Tensor, original: Tensor, size: tuple[int,
             continue
         for m, v in similarity(maps[i], original[i], size).items():
             per_photo[m].append(v)
-    means = {m: (float(np.nanmean([v for v in vals if v is not None]))
-                 if any(v is not None for v in vals) else None) for m, vals in per_photo.items()}
-    return {"randomised": name, "mode": mode, **means, "constant": len(flat), "per_photo": per_photo}
+    return {"randomised": name, "mode": mode, **_means(per_photo), "constant": len(flat), "per_photo": per_photo}
 
 
 def _merged_step(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     per_photo = {m: [v for part in parts for v in part["per_photo"][m]] for m in MEASURES}
-    means = {m: (float(np.nanmean([v for v in vals if v is not None]))
-                 if any(v is not None for v in vals) else None) for m, vals in per_photo.items()}
     lists = {k: [v for part in parts for v in part[k]] for k in ("classes", "original_classes")
              if all(k in part for part in parts)}  # the random-logit check's classes
-    return {"randomised": parts[0]["randomised"], "mode": parts[0]["mode"], **means,
+    return {"randomised": parts[0]["randomised"], "mode": parts[0]["mode"], **_means(per_photo),
             "constant": sum(part["constant"] for part in parts), "per_photo": per_photo, **lists}
 
 
