@@ -7,8 +7,15 @@ import pytest
 from PIL import Image
 
 from igos.cli import main
-from igos.methods import METHODS
-from igos.methods.recommended import RECOMMENDED, recommended_method, resolve_method
+from igos.methods import METHODS, get_method
+from igos.methods.recommended import (
+    RECOMMENDED,
+    RECOMMENDED_OPTIONS,
+    recommended,
+    recommended_method,
+    resolve,
+    resolve_method,
+)
 from igos.pipeline import Task
 
 
@@ -33,6 +40,22 @@ def test_auto_resolves_in_tasks_and_other_names_pass_through():
         Task.make("auto", 28, {"iteratons": 3})
 
 
+def test_auto_carries_the_options_of_its_side_and_the_callers_options_win():
+    assert set(RECOMMENDED_OPTIONS) <= set(RECOMMENDED)
+    for side, preset in RECOMMENDED_OPTIONS.items():
+        get_method(RECOMMENDED[side]).check_options(preset)  # every recommended option is one the method takes
+    assert recommended(14) == ("igospp", {"init": "gradcam", "init_depth": 0.5})
+    assert recommended(12) == recommended(14) and recommended((14, 10)) == recommended(14)
+    assert recommended(28) == ("igospp", {}) and recommended(7) == ("igos", {})
+    assert resolve("auto", 14, {"init_depth": 0.25, "iterations": 3}) == (
+        "igospp", {"init": "gradcam", "init_depth": 0.25, "iterations": 3})
+    assert resolve("auto", 14, {"init": None})[1]["init"] is None  # the warm start turned off
+    assert resolve("igospp", 14, {"steps": 2}) == ("igospp", {"steps": 2})  # a named method gets no preset
+    task = Task.make("auto", 14)
+    assert task.method == "igospp" and dict(task.options) == {"init": "gradcam", "init_depth": 0.5}
+    assert dict(Task.make("igospp", 14).options) == {}
+
+
 def test_cli_explain_without_method_records_the_recommended_one(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(__import__("pathlib").Path(__file__).parent))
     img = tmp_path / "a.png"
@@ -42,3 +65,16 @@ def test_cli_explain_without_method_records_the_recommended_one(tmp_path, monkey
                  "--set", "iterations=1", "steps=2"]) == 0
     doc = json.loads((out / "results.json").read_text())
     assert doc["method"] == RECOMMENDED[7] and np.load(out / "a.npy").shape == (7, 7)
+
+
+def test_cli_explain_at_14_records_the_recommended_warm_start(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(__import__("pathlib").Path(__file__).parent))
+    img = tmp_path / "a.png"
+    Image.fromarray((np.random.default_rng(0).random((40, 40, 3)) * 255).astype(np.uint8)).save(img)
+    out = tmp_path / "out"
+    assert main(["explain", str(img), "--model", "tinymodels:tiny_classifier", "--resolution", "14", "--out", str(out),
+                 "--set", "iterations=1", "steps=2"]) == 0
+    doc = json.loads((out / "results.json").read_text())
+    settings = doc["images"][0]["settings"]
+    assert doc["method"] == "igospp" and settings["init"] == "gradcam" and settings["init_depth"] == 0.5
+    assert settings["iterations"] == 1 and np.load(out / "a.npy").shape == (14, 14)

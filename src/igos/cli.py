@@ -104,7 +104,7 @@ FLAT_ADVICE = ("try --set {prefix}stall_retries=2 (optimised again with smaller 
                "{prefix}tv (not always better: docs/methods.md)")
 
 AUTO_HELP = ("saliency method (default auto: the recommended one at the resolution, iGOS++ from 14×14 up, "
-             "I-GOS at 7×7; see the README)")
+             "warm-started from GradCAM at 14×14, I-GOS at 7×7; see the README)")
 
 
 def _explain_parser(sub: Any, methods: list[str]) -> None:
@@ -397,23 +397,23 @@ def cmd_sanity(args: argparse.Namespace) -> int:
 
     from .api import resolve_model
     from .images import find_images, load_image
-    from .methods.recommended import resolve_method
+    from .methods.recommended import resolve
     from .options import parse_options, parse_size
     from .sanity import sanity_check
 
     preset = resolve_model(args.model, args.device, _model_options(args))
     resolution = parse_size(args.resolution)
-    method = resolve_method(args.method, resolution)
+    method, options = resolve(args.method, resolution, parse_options(args.set))
     files = find_images(args.inputs)[: args.limit]
     if not files:
         raise ValueError(f"no image files found in {', '.join(args.inputs)}")
     x = torch.stack([load_image(f, preset.input_size, preset.resize, crop_fraction=preset.crop_fraction,
                                 interpolation=preset.interpolation) for f in files]).to(preset.device)
     if args.known_answer:
-        return _known_answer(args, preset, x, method, resolution, [str(f) for f in files])
+        return _known_answer(args, preset, x, method, resolution, [str(f) for f in files], options)
     result = sanity_check(preset.model, x, method, resolution=resolution, seed=args.seed, modes=args.mode,
                           names=[str(f) for f in files], progress=lambda s: print(s, file=sys.stderr, flush=True),
-                          **parse_options(args.set))
+                          **options)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "sanity.json").write_text(json.dumps(result.summary(), indent=1))
@@ -439,16 +439,15 @@ def cmd_sanity(args: argparse.Namespace) -> int:
 
 
 def _known_answer(args: argparse.Namespace, preset: Any, x: Any, method: str, resolution: Any,
-                  names: list[str]) -> int:
+                  names: list[str], options: dict[str, Any]) -> int:
     """``igos sanity --known-answer``: the share of each map inside the region the wrapped model sees."""
     import json
 
     from .known_answer import known_answer
-    from .options import parse_options
 
     result = known_answer(preset.model, x, method, resolution=resolution, region=args.known_answer, fill=args.fill,
                           seed=args.seed, names=names, progress=lambda s: print(s, file=sys.stderr, flush=True),
-                          **parse_options(args.set))
+                          **options)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     summary = result.summary()

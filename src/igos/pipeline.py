@@ -20,7 +20,7 @@ from .core import frozen
 from .errors import ModelOutputError, TargetError
 from .images import ImageLoadError, load_image, photo_geometry
 from .methods import get_method
-from .methods.recommended import resolve_method
+from .methods.recommended import resolve
 from .metrics import deletion_insertion
 from .models import ModelPreset
 from .outputs import check_finite, finite, model_output, take
@@ -55,11 +55,11 @@ class Task:
     def make(cls, method: str, resolution: int | tuple[int, int] | None = None,
              options: dict[str, Any] | None = None, **kw: Any) -> Task:
         """A task whose options (names and values) and optional packages are checked now, before any image is
-        read; ``auto`` is the recommended method at ``resolution`` (:mod:`igos.methods.recommended`)."""
-        options = dict(options or {})
+        read; ``auto`` is the recommended method at ``resolution`` with its options there, ``options`` over them
+        (:mod:`igos.methods.recommended`)."""
         if "removals" in kw:
             kw["removals"] = check_removals(kw["removals"])
-        method = resolve_method(method, resolution)
+        method, options = resolve(method, resolution, options)
         spec = get_method(method)
         spec.check_options(options)
         spec.check_requirements()

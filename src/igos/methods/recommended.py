@@ -10,8 +10,11 @@ nearer one on a log scale; for ``H×W`` maps the larger side counts, as for I-GO
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
-__all__ = ["AUTO", "RECOMMENDED", "recommended_method", "resolve_method"]
+__all__ = ["AUTO", "RECOMMENDED", "RECOMMENDED_OPTIONS", "recommended_method", "recommended", "resolve_method",
+           "resolve"]
 
 AUTO = "auto"
 
@@ -19,14 +22,42 @@ AUTO = "auto"
 RECOMMENDED: dict[int, str] = {7: "igos", 14: "igospp", 28: "igospp", 112: "igospp", 224: "igospp"}
 
 
-def recommended_method(resolution: int | tuple[int, int] | None) -> str:
-    """The recommended method at a heatmap resolution (``None``: the default 28×28)."""
+#: mask side -> the options the recommended method runs with there, on top of its own defaults (a caller's options
+#: win): at 14×14 iGOS++ starts warm from GradCAM's map at depth 0.5 (README, "Which method at which resolution";
+#: docs/results/warm-start.md)
+RECOMMENDED_OPTIONS: dict[int, dict[str, Any]] = {14: {"init": "gradcam", "init_depth": 0.5}}
+
+
+def _table_side(resolution: int | tuple[int, int] | None) -> int:
+    """The table's side nearest to ``resolution`` on a log scale (``None``: 28; ``H×W``: the larger side)."""
     side = 28 if resolution is None else (max(resolution) if isinstance(resolution, (tuple, list)) else resolution)
     if int(side) < 1:
         raise ValueError(f"resolution must be at least 1, got {resolution}")
-    return RECOMMENDED[min(RECOMMENDED, key=lambda k: (abs(math.log(k) - math.log(int(side))), k))]
+    return min(RECOMMENDED, key=lambda k: (abs(math.log(k) - math.log(int(side))), k))
+
+
+def recommended_method(resolution: int | tuple[int, int] | None) -> str:
+    """The recommended method at a heatmap resolution (``None``: the default 28×28)."""
+    return RECOMMENDED[_table_side(resolution)]
+
+
+def recommended(resolution: int | tuple[int, int] | None) -> tuple[str, dict[str, Any]]:
+    """The recommended method at a heatmap resolution and the options it runs with there."""
+    side = _table_side(resolution)
+    return RECOMMENDED[side], dict(RECOMMENDED_OPTIONS.get(side, {}))
 
 
 def resolve_method(method: str, resolution: int | tuple[int, int] | None) -> str:
     """``method``, or the recommended one at ``resolution`` for ``auto``."""
     return recommended_method(resolution) if method == AUTO else method
+
+
+def resolve(method: str, resolution: int | tuple[int, int] | None,
+            options: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """``(method, options)`` to run: for ``auto`` the recommended method with its options at ``resolution``, the
+    caller's ``options`` over them (``init=None`` turns a recommended warm start off); any other name unchanged."""
+    options = dict(options or {})
+    if method != AUTO:
+        return method, options
+    name, preset = recommended(resolution)
+    return name, preset | options
