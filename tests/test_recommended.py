@@ -56,25 +56,25 @@ def test_auto_carries_the_options_of_its_side_and_the_callers_options_win():
     assert dict(Task.make("igospp", 14).options) == {}
 
 
-def test_cli_explain_without_method_records_the_recommended_one(tmp_path, monkeypatch):
+def _explain_tiny(tmp_path, monkeypatch, side: int) -> dict:
+    """``igos explain`` without a method on a random 40×40 photo and the tiny classifier: results.json."""
     monkeypatch.syspath_prepend(str(__import__("pathlib").Path(__file__).parent))
     img = tmp_path / "a.png"
     Image.fromarray((np.random.default_rng(0).random((40, 40, 3)) * 255).astype(np.uint8)).save(img)
     out = tmp_path / "out"
-    assert main(["explain", str(img), "--model", "tinymodels:tiny_classifier", "--resolution", "7", "--out", str(out),
-                 "--set", "iterations=1", "steps=2"]) == 0
-    doc = json.loads((out / "results.json").read_text())
-    assert doc["method"] == RECOMMENDED[7] and np.load(out / "a.npy").shape == (7, 7)
+    assert main(["explain", str(img), "--model", "tinymodels:tiny_classifier", "--resolution", str(side),
+                 "--out", str(out), "--set", "iterations=1", "steps=2"]) == 0
+    assert np.load(out / "a.npy").shape == (side, side)
+    return json.loads((out / "results.json").read_text())
+
+
+def test_cli_explain_without_method_records_the_recommended_one(tmp_path, monkeypatch):
+    doc = _explain_tiny(tmp_path, monkeypatch, 7)
+    assert doc["method"] == RECOMMENDED[7]
 
 
 def test_cli_explain_at_14_records_the_recommended_warm_start(tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(__import__("pathlib").Path(__file__).parent))
-    img = tmp_path / "a.png"
-    Image.fromarray((np.random.default_rng(0).random((40, 40, 3)) * 255).astype(np.uint8)).save(img)
-    out = tmp_path / "out"
-    assert main(["explain", str(img), "--model", "tinymodels:tiny_classifier", "--resolution", "14", "--out", str(out),
-                 "--set", "iterations=1", "steps=2"]) == 0
-    doc = json.loads((out / "results.json").read_text())
+    doc = _explain_tiny(tmp_path, monkeypatch, 14)
     settings = doc["images"][0]["settings"]
     assert doc["method"] == "igospp" and settings["init"] == "gradcam" and settings["init_depth"] == 0.5
-    assert settings["iterations"] == 1 and np.load(out / "a.npy").shape == (14, 14)
+    assert settings["iterations"] == 1
