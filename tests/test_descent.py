@@ -235,7 +235,7 @@ def test_igospp_search_profile_per_resolution_and_the_settings_hash():
     assert (fast["iterations"], fast["steps"], fast["steps_single"]) == (15, 3, 1)
     assert spec.hashed_options({}, 14) == spec.hashed_options(line, 14)
     lean = spec.hashed_options(line, 112)
-    assert lean["lean"] is True and lean["max_trials"] == 6 and lean["iterations"] == 10
+    assert lean["lean"] is True and lean["max_trials"] == 6 and lean["iterations"] == 7
     igos_spec = get_method("igos")
     assert "stop_on_failure" not in igos_spec.hashed_options({}, 28)
     assert igos_spec.hashed_options({"stop_on_failure": True}, 28)["stop_on_failure"] is True
