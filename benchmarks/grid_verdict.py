@@ -21,16 +21,27 @@ from pathlib import Path
 
 from igos.images import find_images
 from igos.methods import get_method
-from igos.methods.recommended import recommended_method
+from igos.methods.recommended import recommended
 
 CONTROLS = ("random", "center", "edges")
 ORDER = ("igospp", "igos", "mask", "ebp", "gradcam", "rise", "ig", "gradient", *CONTROLS)
 #: option spellings that are the method's defaults (entries computed with them stand for the default)
 DEFAULT_SPELLINGS = {"igospp": {"", "accelerated=false"}}
+#: the row key of ``auto`` where it runs a method with options of its own (at 14×14: iGOS++ warm from GradCAM)
+AUTO_ROW = "auto"
 
 
-def entries(caches: list[Path], model: str, photos: str) -> dict[tuple[int, str], dict]:
-    """``(resolution, method) -> cache entry`` for the methods at their defaults on ``photos``."""
+def spelling(options: dict) -> str:
+    """The cache key's spelling of ``options`` (``igos_variants.py``'s ``KEY=VALUE,...``)."""
+    return ",".join(f"{k}={v}" for k, v in options.items())
+
+
+def entries(caches: list[Path], model: str, photos: str,
+            presets: dict[int, tuple[str, str]] | None = None) -> dict[tuple[int, str], dict]:
+    """``(resolution, method) -> cache entry`` for the methods at their defaults on ``photos``; with ``presets``
+    (``resolution -> (method, spelling of auto's options)``) also ``(resolution, AUTO_ROW)`` for ``auto``'s own
+    options at that side."""
+    presets = presets or {}
     found: dict[tuple[int, str], dict] = {}
     for path in caches:
         if not path.exists():
@@ -40,6 +51,8 @@ def entries(caches: list[Path], model: str, photos: str) -> dict[tuple[int, str]
             m, res, method, text, names = key.split("|", 4)
             if m != model or names != photos or "morf" not in value:
                 continue
+            if presets.get(int(res)) == (method, text):
+                found.setdefault((int(res), AUTO_ROW), value)
             if text not in DEFAULT_SPELLINGS.get(method, {""}):
                 continue
             found.setdefault((int(res), method), value)
@@ -62,20 +75,25 @@ def main() -> None:
     ap.add_argument("--cache", nargs="+", required=True, type=Path)
     args = ap.parse_args()
     files = find_images([args.images])[:: args.every][: args.limit]
-    found = entries(args.cache, args.model, ",".join(f.name for f in files))
-    native = {method: e for (res, method), e in found.items() if get_method(method).resolutions != "any"}
+    presets = {res: (recommended(res)[0], spelling(recommended(res)[1])) for res in args.resolutions
+               if recommended(res)[1]}
+    found = entries(args.cache, args.model, ",".join(f.name for f in files), presets)
+    native = {method: e for (res, method), e in found.items()
+              if method != AUTO_ROW and get_method(method).resolutions != "any"}
     print(f"{args.model}, {len(files)} photos (every {args.every}th); blur: deletion ↓ / insertion ↑ / ins − del; "
           "ROAD: MoRF ↓ / LeRF ↑ / combined = (LeRF − MoRF) / 2; wins: paired per photo against auto")
     for res in args.resolutions:
-        auto = recommended_method(res)
-        row = {m: found.get((res, m)) or native.get(m) for m in ORDER}
+        method_name, preset = recommended(res)
+        auto = AUTO_ROW if preset else method_name
+        row = {m: found.get((res, m)) or native.get(m) for m in ((AUTO_ROW,) if preset else ()) + ORDER}
         row = {m: e for m, e in row.items() if e is not None}
         if auto not in row:
-            print(f"\n{res}×{res}: auto ({auto}) not in the caches")
+            print(f"\n{res}×{res}: auto ({method_name} {spelling(preset)}) not in the caches")
             continue
         base_gap, base_comb = scores(row[auto])
         controls = {c: scores(row[c]) for c in CONTROLS if c in row}
-        print(f"\n{res}×{res} (auto = {auto})\n| method | deletion | insertion | ins − del | MoRF | LeRF | combined | "
+        title = f"{method_name} {spelling(preset)}" if preset else method_name
+        print(f"\n{res}×{res} (auto = {title})\n| method | deletion | insertion | ins − del | MoRF | LeRF | combined | "
               "wins vs auto, blur / ROAD | photos beating every control on both | below center or edges |\n"
               "|---|---|---|---|---|---|---|---|---|---|")
         for method, e in row.items():
@@ -92,7 +110,11 @@ def main() -> None:
                      if method not in CONTROLS
                      and any(c in controls and statistics.mean(mine) <= statistics.mean(controls[c][idx])
                              for c in ("center", "edges"))]
-            name = get_method(method).display
+            name = get_method(method_name if method == AUTO_ROW else method).display
+            if method == AUTO_ROW:
+                name = f"{name}, {spelling(preset)}"
+            elif preset and method == method_name:
+                name = f"{name}, its defaults"
             name = f"**{name}** (auto)" if method == auto else name
             print(f"| {name} | {statistics.mean(e['deletion']):.4f} | {statistics.mean(e['insertion']):.4f} | "
                   f"{statistics.mean(gap):.4f} | {statistics.mean(e['morf']):.4f} | {statistics.mean(e['lerf']):.4f} | "
