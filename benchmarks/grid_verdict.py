@@ -76,15 +76,15 @@ def main() -> None:
     ap.add_argument("--cache", nargs="+", required=True, type=Path)
     args = ap.parse_args()
     files = find_images([args.images])[:: args.every][: args.limit]
-    presets = {res: (recommended(res)[0], spelling(recommended(res)[1])) for res in args.resolutions
-               if recommended(res)[1]}
+    chosen = {res: recommended(res) for res in args.resolutions}
+    presets = {res: (name, spelling(options)) for res, (name, options) in chosen.items() if options}
     found = entries(args.cache, args.model, ",".join(f.name for f in files), presets)
     native = {method: e for (res, method), e in found.items()
               if method != AUTO_ROW and get_method(method).resolutions != "any"}
     print(f"{args.model}, {len(files)} photos (every {args.every}th); blur: deletion ↓ / insertion ↑ / ins − del; "
           "ROAD: MoRF ↓ / LeRF ↑ / combined = (LeRF − MoRF) / 2; wins: paired per photo against auto")
     for res in args.resolutions:
-        method_name, preset = recommended(res)
+        method_name, preset = chosen[res]
         auto = AUTO_ROW if preset else method_name
         row = {m: found.get((res, m)) or native.get(m) for m in ((AUTO_ROW,) if preset else ()) + ORDER}
         row = {m: e for m, e in row.items() if e is not None}

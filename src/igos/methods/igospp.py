@@ -41,7 +41,7 @@ FULL: dict = dict(iterations=15, trials_per_batch=2, steps_single=None, max_tria
 #: a cheaper search of equal quality from 112×112 up (docs/results/igospp-cost.md): 3 points on the paths of
 #: ``M_d`` and ``M_i`` alone, one trial per call starting at the last accepted step (larger only after a
 #: first-trial pass), at most 6 trials, stop when no step passes, at most 7 iterations (10 until issue 23: 7 kept
-#: deletion, insertion and ROAD on the tuning and table photos at 112 and 224 at about 0.85× the seconds,
+#: deletion, insertion and ROAD on the tuning and table photos at 112 and 224 at 0.86× and 0.62× the seconds,
 #: docs/results/igospp-cost.md, "Seven iterations")
 LEAN: dict = dict(iterations=7, trials_per_batch=1, steps_single=3, max_trials=6, grow_only_on_first=True,
                   stop_on_failure=True, tie_break=1e-3)
