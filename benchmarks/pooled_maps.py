@@ -28,6 +28,7 @@ from igos.road import road
 
 sys.path.insert(0, str(Path(__file__).parent))
 from grid_verdict import AUTO_ROW, entries, spelling  # noqa: E402  (a sibling script)
+from igos_variants import options_of, tuning_photos  # noqa: E402
 
 
 def auto_entry(caches: list[Path], model: str, side: int, photos: str) -> dict | None:
@@ -40,15 +41,18 @@ def auto_entry(caches: list[Path], model: str, side: int, photos: str) -> dict |
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", default="../shared/data/imagenet-dev")
-    ap.add_argument("--every", type=int, default=5)
+    ap.add_argument("--every", type=int, default=5,
+                    help="every N-th file (5: the 20 table photos); 0: the tuning photos")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--model", default="efficientnet-lite0")
     ap.add_argument("--method", default="rise")
     ap.add_argument("--sides", nargs="+", type=int, default=[28, 14, 7])
     ap.add_argument("--maps", type=Path, default=None, help="keep the maps here (and reuse them when present)")
     ap.add_argument("--cache", nargs="*", type=Path, default=[])
+    ap.add_argument("--set", default="", metavar="KEY=VALUE,...", help="the method's options, e.g. masks=400")
     args = ap.parse_args()
-    files = find_images([args.images])[:: args.every][: args.limit]
+    files = (tuning_photos(args.images, args.limit or 10) if args.every == 0
+             else find_images([args.images])[:: args.every][: args.limit])
     photos = ",".join(f.name for f in files)
     preset = igos.load_model(args.model)
     x = torch.stack([load_image(f, preset.input_size) for f in files])
@@ -56,14 +60,14 @@ def main() -> None:
         saved = torch.load(args.maps)
         maps, targets, secs = saved["maps"], saved["targets"], saved["seconds"]
     else:
-        out = igos.explain(x, preset, args.method, images_per_batch=5)
+        out = igos.explain(x, preset, args.method, images_per_batch=5, **options_of(args.set, 224))
         maps = torch.stack([e.saliency for e in out])
         targets = torch.tensor([e.target for e in out])
         secs = statistics.mean(e.seconds for e in out)
         if args.maps:
             torch.save({"maps": maps, "targets": targets, "seconds": secs}, args.maps)
-    print(f"{len(files)} photos, {args.model}, {args.method} ({secs:.1f} s an image); blur ins − del, ROAD combined; "
-          "wins: paired per photo against auto at the side")
+    print(f"{len(files)} photos, {args.model}, {args.method} {args.set} ({secs:.1f} s an image); "
+          "blur ins − del, ROAD combined; wins: paired per photo against auto at the side")
     print("| map | deletion | insertion | ins − del | MoRF | LeRF | combined | auto: ins − del / combined | "
           "wins vs auto, blur / ROAD |\n|---|---|---|---|---|---|---|---|---|")
     for side in [None, *args.sides]:
