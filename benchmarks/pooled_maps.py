@@ -27,7 +27,7 @@ from igos.metrics import deletion_insertion
 from igos.road import road
 
 sys.path.insert(0, str(Path(__file__).parent))
-from grid_verdict import AUTO_ROW, entries, spelling  # noqa: E402  (a sibling script)
+from grid_verdict import AUTO_ROW, entries, scores, spelling  # noqa: E402  (a sibling script)
 from igos_variants import options_of, tuning_photos  # noqa: E402
 
 
@@ -84,8 +84,7 @@ def main() -> None:
         if auto is None:
             print(row + " – | – |", flush=True)
             continue
-        agap = [i - d for d, i in zip(auto["deletion"], auto["insertion"])]
-        acomb = [(le - mo) / 2 for mo, le in zip(auto["morf"], auto["lerf"])]
+        agap, acomb = scores(auto)
         print(row + f" {statistics.mean(agap):.4f} / {statistics.mean(acomb):.4f} | "
               f"{sum(a > b for a, b in zip(gap, agap))} / {sum(a > b for a, b in zip(comb, acomb))} |", flush=True)
 
