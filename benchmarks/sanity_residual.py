@@ -1,0 +1,91 @@
+"""What a map keeps when the model is random (issue 21, item 6): the photo's own blur residual.
+
+The masks of I-GOS and iGOS++ move only where deleting or inserting a cell changes the composite
+``I⊙M + blur(I)⊙(1−M)``, that is where the photo differs from its blur. On a flat patch ``I ≈ blur(I)`` and the
+score's gradient with respect to the cell is near zero for any weights. So part of a map's layout is the
+photo's, not the model's. This script measures that part: for each photo it explains the class with the trained
+model and with the fully randomised one (every block of :func:`igos.sanity.parameter_blocks`, the last step of
+``igos sanity --mode cascading``, same seed), and prints the Spearman correlation of |map| of each with the
+blur residual ``mean_c |I − blur(I)|`` averaged over the map's cells, and of the two maps with each other
+(the cascade's final Spearman of |map|), and that last one with the residual held fixed (a partial correlation).
+
+    python benchmarks/sanity_residual.py --images ../shared/data/imagenet-dev --limit 10 --resolution 112
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+
+import torch
+
+from igos.api import resolve_model
+from igos.images import find_images, load_image
+from igos.methods import get_method
+from igos.methods.recommended import resolve
+from igos.options import parse_options
+from igos.perturb import blurred_baseline, cell_pool
+from igos.sanity import parameter_blocks, randomised, similarity
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", default="../shared/data/imagenet-dev")
+    ap.add_argument("--limit", type=int, default=10, help="the first N photos in sorted order (as igos sanity)")
+    ap.add_argument("--method", default="auto")
+    ap.add_argument("--resolution", type=int, default=112)
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="the method's options")
+    ap.add_argument("--model", default="efficientnet-lite0")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", default=None, help="write the per-photo figures here")
+    args = ap.parse_args()
+
+    preset = resolve_model(args.model, "cpu", {})
+    name, options = resolve(args.method, args.resolution, parse_options(args.set))
+    spec = get_method(name)
+    files = find_images([args.images])[: args.limit]
+    x = torch.stack([load_image(f, preset.input_size, preset.resize, crop_fraction=preset.crop_fraction,
+                                interpolation=preset.interpolation) for f in files])
+    size = tuple(x.shape[-2:])
+    side = (args.resolution, args.resolution)
+    residual = cell_pool((x - blurred_baseline(x)).abs().mean(1), side, "mean")
+    t0 = time.perf_counter()
+    first = spec(preset.model, x, None, resolution=args.resolution, seed=args.seed, **options)
+    trained = first.saliency.detach().cpu()
+    blind = randomised(preset.model, [n for n, _ in parameter_blocks(preset.model)], args.seed)
+    rand = spec(blind, x, first.target, resolution=args.resolution, seed=args.seed, **options).saliency.detach().cpu()
+    seconds = time.perf_counter() - t0
+
+    def rho(a: torch.Tensor, b: torch.Tensor) -> float:
+        return similarity(a, b, size)["spearman_abs"]
+
+    def partial(xy: float, xz: float, yz: float) -> float:
+        """The correlation of x and y with z held fixed (from the three rank correlations)."""
+        return (xy - xz * yz) / math.sqrt(max((1 - xz * xz) * (1 - yz * yz), 1e-12))
+
+    rows = []
+    for i, f in enumerate(files):
+        r = {"photo": str(f), "trained_vs_residual": rho(trained[i], residual[i]),
+             "random_vs_residual": rho(rand[i], residual[i]), "trained_vs_random": rho(trained[i], rand[i])}
+        r["trained_vs_random_given_residual"] = partial(r["trained_vs_random"], r["trained_vs_residual"],
+                                                        r["random_vs_residual"])
+        rows.append(r)
+    print(f"{name} {options} at {args.resolution}×{args.resolution}, {len(files)} photos, {seconds:.0f} s; "
+          "Spearman of |map| (per photo, then the mean)")
+    keys = ("trained_vs_residual", "random_vs_residual", "trained_vs_random", "trained_vs_random_given_residual")
+    print("photo | " + " | ".join(keys))
+    for r in rows:
+        print(r["photo"].rsplit("/", 1)[-1][:24] + " | " + " | ".join(f"{r[k]:.3f}" for k in keys))
+    means = {k: statistics.fmean(r[k] for r in rows) for k in keys}
+    print("mean | " + " | ".join(f"{means[k]:.3f}" for k in keys))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"method": name, "options": options, "resolution": args.resolution, "rows": rows,
+                       "means": means}, fh, indent=1, default=str)
+
+
+if __name__ == "__main__":
+    main()
