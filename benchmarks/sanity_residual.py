@@ -10,6 +10,10 @@ blur residual ``mean_c |I − blur(I)|`` averaged over the map's cells, and of t
 (the cascade's final Spearman of |map|), and that last one with the residual held fixed (a partial correlation).
 
     python benchmarks/sanity_residual.py --images ../shared/data/imagenet-dev --limit 10 --resolution 112
+
+``--method rise --reference rise-masks`` does the same for RISE, whose map is ``Σ_i s_i m_i / (N p)`` over seeded
+masks shared by every photo: for a score that does not depend on the input that is the masks' own mean, and the
+reference is that mean.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from igos.api import resolve_model
 from igos.images import find_images, load_image
 from igos.methods import get_method
 from igos.methods.recommended import resolve
+from igos.methods.rise import rise_masks
 from igos.options import parse_options
 from igos.perturb import blurred_baseline, cell_pool
 from igos.sanity import parameter_blocks, randomised, similarity
@@ -40,6 +45,9 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="the method's options")
     ap.add_argument("--model", default="efficientnet-lite0")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--reference", default="residual", choices=["residual", "rise-masks"],
+                    help="what the maps are compared with: the blur residual, or (for RISE) the mean of its own "
+                         "seeded masks, the map RISE gives for a score that does not depend on the input")
     ap.add_argument("--json", default=None, help="write the per-photo figures here")
     args = ap.parse_args()
 
@@ -51,7 +59,12 @@ def main() -> None:
                                 interpolation=preset.interpolation) for f in files])
     size = tuple(x.shape[-2:])
     side = (args.resolution, args.resolution)
-    residual = cell_pool((x - blurred_baseline(x)).abs().mean(1), side, "mean")
+    if args.reference == "residual":
+        residual = cell_pool((x - blurred_baseline(x)).abs().mean(1), side, "mean")
+    else:  # RISE's map is sum_i s_i m_i / (N p): for a constant score, its masks' mean (the same for every photo)
+        o = spec.make_options(options)
+        mean = sum(m.sum(0) for m in rise_masks(o.masks, size, o.grid, o.p, seed=args.seed))[0] / o.masks
+        residual = mean.expand(len(x), *size)
     t0 = time.perf_counter()
     first = spec(preset.model, x, None, resolution=args.resolution, seed=args.seed, **options)
     trained = first.saliency.detach().cpu()
@@ -68,14 +81,14 @@ def main() -> None:
 
     rows = []
     for i, f in enumerate(files):
-        r = {"photo": str(f), "trained_vs_residual": rho(trained[i], residual[i]),
-             "random_vs_residual": rho(rand[i], residual[i]), "trained_vs_random": rho(trained[i], rand[i])}
-        r["trained_vs_random_given_residual"] = partial(r["trained_vs_random"], r["trained_vs_residual"],
-                                                        r["random_vs_residual"])
+        r = {"photo": str(f), "trained_vs_reference": rho(trained[i], residual[i]),
+             "random_vs_reference": rho(rand[i], residual[i]), "trained_vs_random": rho(trained[i], rand[i])}
+        r["trained_vs_random_given_reference"] = partial(r["trained_vs_random"], r["trained_vs_reference"],
+                                                        r["random_vs_reference"])
         rows.append(r)
     print(f"{name} {options} at {args.resolution}×{args.resolution}, {len(files)} photos, {seconds:.0f} s; "
           "Spearman of |map| (per photo, then the mean)")
-    keys = ("trained_vs_residual", "random_vs_residual", "trained_vs_random", "trained_vs_random_given_residual")
+    keys = ("trained_vs_reference", "random_vs_reference", "trained_vs_random", "trained_vs_random_given_reference")
     print("photo | " + " | ".join(keys))
     for r in rows:
         print(r["photo"].rsplit("/", 1)[-1][:24] + " | " + " | ".join(f"{r[k]:.3f}" for k in keys))
@@ -83,8 +96,8 @@ def main() -> None:
     print("mean | " + " | ".join(f"{means[k]:.3f}" for k in keys))
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"method": name, "options": options, "resolution": args.resolution, "rows": rows,
-                       "means": means}, fh, indent=1, default=str)
+            json.dump({"method": name, "options": options, "resolution": args.resolution,
+                       "reference": args.reference, "rows": rows, "means": means}, fh, indent=1, default=str)
 
 
 if __name__ == "__main__":
