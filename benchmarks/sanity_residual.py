@@ -50,6 +50,8 @@ def main() -> None:
                          "seeded masks, the map RISE gives for a score that does not depend on the input")
     ap.add_argument("--json", default=None, help="write the per-photo figures here")
     args = ap.parse_args()
+    if args.reference == "rise-masks" and args.method != "rise":
+        ap.error(f"--reference rise-masks is RISE's own masks' mean: it needs --method rise, got {args.method!r}")
 
     preset = resolve_model(args.model, "cpu", {})
     name, options = resolve(args.method, args.resolution, parse_options(args.set))
@@ -60,11 +62,11 @@ def main() -> None:
     size = tuple(x.shape[-2:])
     side = (args.resolution, args.resolution)
     if args.reference == "residual":
-        residual = cell_pool((x - blurred_baseline(x)).abs().mean(1), side, "mean")
+        reference = cell_pool((x - blurred_baseline(x)).abs().mean(1), side, "mean")
     else:  # RISE's map is sum_i s_i m_i / (N p): for a constant score, its masks' mean (the same for every photo)
         o = spec.make_options(options)
         mean = sum(m.sum(0) for m in rise_masks(o.masks, size, o.grid, o.p, seed=args.seed))[0] / o.masks
-        residual = mean.expand(len(x), *size)
+        reference = mean.expand(len(x), *size)
     t0 = time.perf_counter()
     first = spec(preset.model, x, None, resolution=args.resolution, seed=args.seed, **options)
     trained = first.saliency.detach().cpu()
@@ -81,8 +83,8 @@ def main() -> None:
 
     rows = []
     for i, f in enumerate(files):
-        r = {"photo": str(f), "trained_vs_reference": rho(trained[i], residual[i]),
-             "random_vs_reference": rho(rand[i], residual[i]), "trained_vs_random": rho(trained[i], rand[i])}
+        r = {"photo": str(f), "trained_vs_reference": rho(trained[i], reference[i]),
+             "random_vs_reference": rho(rand[i], reference[i]), "trained_vs_random": rho(trained[i], rand[i])}
         r["trained_vs_random_given_reference"] = partial(r["trained_vs_random"], r["trained_vs_reference"],
                                                         r["random_vs_reference"])
         rows.append(r)
