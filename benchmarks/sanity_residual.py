@@ -27,7 +27,7 @@ import time
 import torch
 
 from igos.api import resolve_model
-from igos.images import find_images, load_image
+from igos.images import find_images
 from igos.methods import get_method
 from igos.methods.recommended import resolve
 from igos.methods.rise import rise_masks
@@ -57,8 +57,7 @@ def main() -> None:
     name, options = resolve(args.method, args.resolution, parse_options(args.set))
     spec = get_method(name)
     files = find_images([args.images])[: args.limit]
-    x = torch.stack([load_image(f, preset.input_size, preset.resize, crop_fraction=preset.crop_fraction,
-                                interpolation=preset.interpolation) for f in files])
+    x = torch.stack([preset.read(f) for f in files])
     size = tuple(x.shape[-2:])
     side = (args.resolution, args.resolution)
     if args.reference == "residual":

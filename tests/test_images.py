@@ -57,6 +57,24 @@ def test_center_crop_takes_the_centre(tmp_path, rgb_array, wide):
     assert load_image(p, 32, resize="crop").shape == (3, 32, 32)
 
 
+def test_a_preset_reads_files_with_its_own_size_crop_and_filter(tmp_path, rgb_array):
+    """``ModelPreset.read`` is ``load_image`` with the preset's input size, resize, crop fraction and
+    interpolation; a ``resize`` given overrides the preset's."""
+    from igos.models import ModelPreset
+
+    p = tmp_path / "a.png"
+    Image.fromarray(rgb_array).save(p)
+    preset = ModelPreset("tiny", torch.nn.Identity(), input_size=(24, 32), resize="crop", crop_fraction=0.5,
+                         interpolation="bicubic")
+    x = preset.read(p)
+    assert x.shape == (3, 24, 32)
+    torch.testing.assert_close(x, load_image(p, (24, 32), "crop", crop_fraction=0.5, interpolation="bicubic"),
+                               rtol=0, atol=0)
+    assert not torch.equal(x, load_image(p, (24, 32), "crop", crop_fraction=0.5))  # the filter is the preset's
+    torch.testing.assert_close(preset.read(p, "squash"), load_image(p, (24, 32), interpolation="bicubic"),
+                               rtol=0, atol=0)
+
+
 def test_missing_file_names_the_file(tmp_path):
     with pytest.raises(ImageLoadError, match="nope.jpg: no such file"):
         load_image(tmp_path / "nope.jpg")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from .core import check_images
-from .images import find_images, load_image
+from .images import find_images
 from .metrics import Scores, deletion_insertion
 from .models import ModelPreset, placed
 from .pipeline import Item, Task, check_targets, run
@@ -201,7 +200,6 @@ def evaluate(
     """
     preset = resolve_model(model, device)
     if not isinstance(images, Tensor):
-        images = load_image(Path(images), preset.input_size, preset.resize, crop_fraction=preset.crop_fraction,
-                            interpolation=preset.interpolation).unsqueeze(0)
+        images = preset.read(images).unsqueeze(0)
     images = check_images(images).to(preset.device)
     return deletion_insertion(preset.model, images, torch.as_tensor(saliency), target, batch_size=batch_size)

@@ -196,7 +196,7 @@ def add_missing_removals(store: ResultStore, spec: BenchSpec, preset: Any, items
     many rows gained scores."""
     import torch
 
-    from .images import load_image, photo_geometry
+    from .images import photo_geometry
     from .removals import score_removal
     from .targets import as_targets
 
@@ -209,8 +209,7 @@ def add_missing_removals(store: ResultStore, spec: BenchSpec, preset: Any, items
         missing = [r for r in wanted if r not in have]
         if not missing or row["image"] not in sources:
             continue
-        x = load_image(sources[row["image"]], preset.input_size, preset.resize, crop_fraction=preset.crop_fraction,
-                       interpolation=preset.interpolation).unsqueeze(0).to(preset.device)
+        x = preset.read(sources[row["image"]]).unsqueeze(0).to(preset.device)
         sal = torch.from_numpy(saliency_from_row(row)).unsqueeze(0)
         target = given.get(row["image"])
         if target is None or isinstance(target, int):

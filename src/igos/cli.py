@@ -396,7 +396,7 @@ def cmd_sanity(args: argparse.Namespace) -> int:
     import torch
 
     from .api import resolve_model
-    from .images import find_images, load_image
+    from .images import find_images
     from .methods.recommended import resolve
     from .options import parse_options, parse_size
     from .sanity import sanity_check
@@ -407,8 +407,7 @@ def cmd_sanity(args: argparse.Namespace) -> int:
     files = find_images(args.inputs)[: args.limit]
     if not files:
         raise ValueError(f"no image files found in {', '.join(args.inputs)}")
-    x = torch.stack([load_image(f, preset.input_size, preset.resize, crop_fraction=preset.crop_fraction,
-                                interpolation=preset.interpolation) for f in files]).to(preset.device)
+    x = torch.stack([preset.read(f) for f in files]).to(preset.device)
     if args.known_answer:
         return _known_answer(args, preset, x, method, resolution, [str(f) for f in files], options)
     result = sanity_check(preset.model, x, method, resolution=resolution, seed=args.seed, modes=args.mode,

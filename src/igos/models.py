@@ -9,6 +9,7 @@ in :mod:`igos.sources`, with :func:`igos.sources.load_model`; each takes its pre
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -19,6 +20,7 @@ from torch import Tensor, nn
 
 from .core import frozen
 from .errors import ModelLoadError
+from .images import load_image
 from .outputs import logits_of, model_output, to_float32
 
 __all__ = [
@@ -116,6 +118,12 @@ class ModelPreset:
         """Moves the model to ``device``, in place (igos itself moves only models it loaded: :func:`placed`)."""
         self.model.to(device)
         return self
+
+    def read(self, path: str | os.PathLike, resize: str | None = None) -> Tensor:
+        """One image file as this model's input, ``[3, H, W]`` in ``[0, 1]`` on the CPU: its size, ``resize``
+        (``None``: the preset's), crop fraction and interpolation (:func:`igos.images.load_image`)."""
+        return load_image(path, self.input_size, resize or self.resize, crop_fraction=self.crop_fraction,
+                          interpolation=self.interpolation)
 
     def class_name(self, index: int) -> str:
         if 0 <= index < len(self.class_names):

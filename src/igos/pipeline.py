@@ -18,7 +18,7 @@ from torch import Tensor
 
 from .core import frozen
 from .errors import ModelOutputError, TargetError
-from .images import ImageLoadError, load_image, photo_geometry
+from .images import ImageLoadError, photo_geometry
 from .methods import get_method
 from .methods.recommended import resolve
 from .metrics import deletion_insertion
@@ -128,8 +128,7 @@ def _load(items: Sequence[Item], preset: ModelPreset, resize: str | None, strict
             if isinstance(item.source, Tensor):
                 image, geometry = item.source, None
             else:
-                image = load_image(item.source, preset.input_size, mode, crop_fraction=preset.crop_fraction,
-                                   interpolation=preset.interpolation)
+                image = preset.read(item.source, mode)
                 geometry = photo_geometry(item.source, preset.input_size, mode, crop_fraction=preset.crop_fraction) \
                     if target.in_photo_pixels else None
         except ImageLoadError as exc:
