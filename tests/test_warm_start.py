@@ -72,3 +72,29 @@ def test_batched_warm_starts_equal_one_by_one(tiny_net, images):
     for i in range(images.shape[0]):
         one = igos(tiny_net, images[i:i + 1], resolution=7, iterations=3, init="gradient", seed=3)
         assert torch.allclose(one.saliency[0], both.saliency[i], atol=1e-5)
+
+
+def test_a_refused_warm_start_falls_back_to_init_fallback_and_says_so(tiny_net, images):
+    """Excitation Backprop has no rule for GELU: ``init="ebp"`` raises there, and with ``init_fallback`` the
+    mask starts from the fallback's map instead, exactly as if it had been asked for; the traces name the method
+    that ran. Where Excitation Backprop runs, the fallback is not used."""
+    from torch import nn
+
+    from igos.errors import UnsupportedLayerError
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.GELU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(4, 3)).eval()
+    x = torch.rand(2, 3, 32, 32)
+    with pytest.raises(UnsupportedLayerError):
+        igos(net, x, resolution=7, iterations=1, init="ebp")
+    fell = igos(net, x, resolution=7, iterations=1, init="ebp", init_fallback="gradcam")
+    asked = igos(net, x, resolution=7, iterations=1, init="gradcam")
+    assert torch.equal(fell.mask, asked.mask) and torch.equal(fell.saliency, asked.saliency)
+    assert [t["init"] for t in fell.trace] == ["gradcam", "gradcam"]
+    plain = igos(net, x, resolution=7, iterations=1)
+    assert not torch.equal(fell.mask, plain.mask)  # the fallback's map did seed the mask
+    ran = igospp(tiny_net, images, resolution=7, iterations=0, init="ebp", init_fallback="gradcam")
+    assert all(t["init"] == "ebp" for t in ran.trace)
+    with pytest.raises(InvalidOptionError, match="init_fallback"):
+        igos(net, x, resolution=7, iterations=1, init="ebp", init_fallback="nope")

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Protocol
 import torch
 from torch import Tensor
 
+from ..errors import UnsupportedLayerError, UnsupportedTargetError
 from .common import FLAT_TOLERANCE, Attribution
 from .defaults import default_start, resolve_regularisation
 from .optim import SearchResult, line_search, noise_draw
@@ -29,7 +30,8 @@ STALL_TOLERANCE = 1e-3
 
 #: options added after bench rows were stored (the search's, the warm start), at the values that behave as before
 SEARCH_NEUTRAL = {"grow_only_on_first": False, "max_trials": None, "stop_on_failure": False, "nesterov": False,
-                  "normalise_step": False, "momentum": True, "stable_step": False, "init": None, "init_depth": 1.0}
+                  "normalise_step": False, "momentum": True, "stable_step": False, "init": None, "init_depth": 1.0,
+                  "init_fallback": None}
 #: power iterations that estimate the regulariser's smoothness for ``stable_step``
 SMOOTHNESS_ITERATIONS = 30
 
@@ -87,6 +89,10 @@ class DescentOptions(MethodOptions):
             ``m̂ = max(m, 0) / max m`` resampled to the mask's size (cell means down, bilinear up); ``None``: every
             cell at ``start``. Its images count in the method's cost.
         init_depth: how far the warm start's most salient cell starts below ``start``, in ``[0, 1]``.
+        init_fallback: the method whose map seeds the mask instead where ``init`` cannot run on this model or
+            target (Excitation Backprop refuses layers it has no rule for and targets that are not output units:
+            :class:`~igos.errors.UnsupportedLayerError`, :class:`~igos.errors.UnsupportedTargetError`); the traces'
+            ``init`` names the method used. ``None``: such a refusal is raised. Unused without ``init``.
         tie_break: a mask that ends with no order (every cell equal, e.g. one that never left 1) gets the order
             of the sum of its directions over the iterations, scaled to at most ``tie_break`` (0: off), instead
             of a flat map; a mask with any order is returned as it is.
@@ -119,6 +125,7 @@ class DescentOptions(MethodOptions):
     start: float | None = None
     init: str | None = None
     init_depth: float = 1.0
+    init_fallback: str | None = None
     tie_break: float | None = 1e-3
 
     HASH_NEUTRAL: ClassVar = SEARCH_NEUTRAL
@@ -139,6 +146,8 @@ class DescentOptions(MethodOptions):
         checks.within("init_depth", 0, 1)
         starters = warm_start_methods()
         checks.need(self.init is None or self.init in starters, "init",
+                    f"None or a registered method's name: {', '.join(starters)}")
+        checks.need(self.init_fallback is None or self.init_fallback in starters, "init_fallback",
                     f"None or a registered method's name: {', '.join(starters)}")
         checks.within("min_step", 0, float("inf"), open_lo=True)
         checks.need(not isinstance(self.min_step, (int, float)) or not isinstance(self.first_step, (int, float))
@@ -431,13 +440,21 @@ def optimise(problem: Callable[..., Problem], model: Any, images: Tensor, target
     mask never left its start runs again with ``λ × stall_relax``). ``problem(model, images, baseline, targets,
     options)`` makes the method's :class:`Problem` (its class); ``initial`` is the warm start's mask (``None``: made
     here from ``options.init``, when set)."""
+    used = options.init
     if initial is None and options.init is not None:
-        initial = warm_start(options.init, options.init_depth, float(options.start), model, images, targets,
-                             baseline, size, seed, options.batch_size)
+        try:
+            initial = warm_start(options.init, options.init_depth, float(options.start), model, images, targets,
+                                 baseline, size, seed, options.batch_size)
+        except (UnsupportedLayerError, UnsupportedTargetError):
+            if options.init_fallback is None:
+                raise
+            used = options.init_fallback
+            initial = warm_start(used, options.init_depth, float(options.start), model, images, targets,
+                                 baseline, size, seed, options.batch_size)
     result = run(problem(model, images, baseline, targets, options), images, size, options, seed, initial)
     stalled = [i for i, t in enumerate(result.trace) if t["stalled"]]
     if options.stall_retries == 0 or not stalled:
-        return result
+        return _name_init(result, used)
     sub = torch.tensor(stalled, device=images.device)
     again = optimise(problem, model, images[sub], targets[sub], baseline[sub], size, options.relaxed(), seed,
                      None if initial is None else initial[sub])
@@ -445,4 +462,11 @@ def optimise(problem: Callable[..., Problem], model: Any, images: Tensor, target
     result.saliency[sub] = again.saliency
     for j, i in enumerate(stalled):
         result.trace[i] = {**again.trace[j], "retries": again.trace[j]["retries"] + 1}
+    return _name_init(result, used)
+
+
+def _name_init(result: Attribution, used: str | None) -> Attribution:
+    """The traces name the warm start's method that ran (``init``, or ``init_fallback`` where ``init`` refused)."""
+    for tr in result.trace:
+        tr["init"] = used
     return result
