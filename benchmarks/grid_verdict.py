@@ -23,6 +23,7 @@ from pathlib import Path
 from igos.images import find_images
 from igos.methods import get_method
 from igos.methods.recommended import recommended
+from igos.options import parse_options
 
 CONTROLS = ("random", "center", "edges")
 ORDER = ("igospp", "igos", "mask", "ebp", "gradcam", "rise", "ig", "gradient", *CONTROLS)
@@ -32,15 +33,27 @@ DEFAULT_SPELLINGS = {"igospp": {"", "accelerated=false"}}
 AUTO_ROW = "auto"
 
 
+#: options of ``auto`` that change nothing on a model where its warm start runs (the fallback's method is used only
+#: where ``init``'s refuses the model or target; Excitation Backprop runs on the EfficientNets)
+INERT = ("init_fallback",)
+
+
 def spelling(options: dict) -> str:
     """The cache key's spelling of ``options`` (``igos_variants.py``'s ``KEY=VALUE,...``)."""
     return ",".join(f"{k}={v}" for k, v in options.items())
 
 
+def same_options(text: str, options: dict) -> bool:
+    """Whether a cache key's option text (``KEY=VALUE,...`` as typed) asks for ``options`` (values compared parsed:
+    ``true`` is ``True``, ``1`` is ``1.0``), the options in :data:`INERT` left out."""
+    wanted = {k: v for k, v in options.items() if k not in INERT}
+    return bool(text) and parse_options(text.split(",")) == wanted
+
+
 def entries(caches: list[Path], model: str, photos: str,
-            presets: dict[int, tuple[str, str]] | None = None) -> dict[tuple[int, str], dict]:
+            presets: dict[int, tuple[str, dict]] | None = None) -> dict[tuple[int, str], dict]:
     """``(resolution, method) -> cache entry`` for the methods at their defaults on ``photos``; with ``presets``
-    (``resolution -> (method, spelling of auto's options)``) also ``(resolution, AUTO_ROW)`` for ``auto``'s own
+    (``resolution -> (method, auto's options)``) also ``(resolution, AUTO_ROW)`` for ``auto``'s own
     options at that side."""
     presets = presets or {}
     found: dict[tuple[int, str], dict] = {}
@@ -52,7 +65,8 @@ def entries(caches: list[Path], model: str, photos: str,
             m, res, method, text, names = key.split("|", 4)
             if m != model or names != photos or "morf" not in value:
                 continue
-            if presets.get(int(res)) == (method, text):
+            preset = presets.get(int(res))
+            if preset is not None and preset[0] == method and same_options(text, preset[1]):
                 found.setdefault((int(res), AUTO_ROW), value)
             if text not in DEFAULT_SPELLINGS.get(method, {""}):
                 continue
@@ -74,10 +88,15 @@ def main() -> None:
     ap.add_argument("--model", default="efficientnet-lite0")
     ap.add_argument("--resolutions", nargs="+", type=int, default=[224, 112, 28, 14, 7])
     ap.add_argument("--cache", nargs="+", required=True, type=Path)
+    ap.add_argument("--as-auto", action="append", default=[], metavar="SIDE:METHOD:KEY=VALUE,...",
+                    help="score a candidate in auto's place at SIDE (its rows must be in the caches)")
     args = ap.parse_args()
     files = find_images([args.images])[:: args.every][: args.limit]
     chosen = {res: recommended(res) for res in args.resolutions}
-    presets = {res: (name, spelling(options)) for res, (name, options) in chosen.items() if options}
+    for candidate in args.as_auto:
+        side, method, text = candidate.split(":", 2)
+        chosen[int(side)] = (method, parse_options(text.split(",")) if text else {})
+    presets = {res: (name, options) for res, (name, options) in chosen.items() if options}
     found = entries(args.cache, args.model, ",".join(f.name for f in files), presets)
     native = {method: e for (res, method), e in found.items()
               if method != AUTO_ROW and get_method(method).resolutions != "any"}
