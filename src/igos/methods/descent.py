@@ -440,21 +440,22 @@ def optimise(problem: Callable[..., Problem], model: Any, images: Tensor, target
     mask never left its start runs again with ``λ × stall_relax``). ``problem(model, images, baseline, targets,
     options)`` makes the method's :class:`Problem` (its class); ``initial`` is the warm start's mask (``None``: made
     here from ``options.init``, when set)."""
-    used = options.init
     if initial is None and options.init is not None:
+        def seeded(method: str) -> Tensor:
+            return warm_start(method, options.init_depth, float(options.start), model, images, targets, baseline,
+                              size, seed, options.batch_size)
+
         try:
-            initial = warm_start(options.init, options.init_depth, float(options.start), model, images, targets,
-                                 baseline, size, seed, options.batch_size)
+            initial = seeded(options.init)
         except (UnsupportedLayerError, UnsupportedTargetError):
             if options.init_fallback is None:
                 raise
-            used = options.init_fallback
-            initial = warm_start(used, options.init_depth, float(options.start), model, images, targets,
-                                 baseline, size, seed, options.batch_size)
+            options = options.replace(init=options.init_fallback)  # the traces (and any retry) name what ran
+            initial = seeded(options.init)
     result = run(problem(model, images, baseline, targets, options), images, size, options, seed, initial)
     stalled = [i for i, t in enumerate(result.trace) if t["stalled"]]
     if options.stall_retries == 0 or not stalled:
-        return _name_init(result, used)
+        return result
     sub = torch.tensor(stalled, device=images.device)
     again = optimise(problem, model, images[sub], targets[sub], baseline[sub], size, options.relaxed(), seed,
                      None if initial is None else initial[sub])
@@ -462,11 +463,4 @@ def optimise(problem: Callable[..., Problem], model: Any, images: Tensor, target
     result.saliency[sub] = again.saliency
     for j, i in enumerate(stalled):
         result.trace[i] = {**again.trace[j], "retries": again.trace[j]["retries"] + 1}
-    return _name_init(result, used)
-
-
-def _name_init(result: Attribution, used: str | None) -> Attribution:
-    """The traces name the warm start's method that ran (``init``, or ``init_fallback`` where ``init`` refused)."""
-    for tr in result.trace:
-        tr["init"] = used
     return result
