@@ -1,7 +1,10 @@
 """What an I-GOS / iGOS++ setting costs, and where the cost goes: seconds per image, forward-only and
 forward+backward model images per image, descent iterations and line-search trials, per variant, with
 the ratio of seconds to the first variant measured in the same run. Variants are run in turns
-(``--repeats`` rounds, the median kept), so drift of the machine's speed hits all of them alike.
+(``--repeats`` rounds, the median kept, the spread printed), so drift of the machine's speed hits all of them
+alike, after an untimed forward+backward pass of the model on one batch (the process's first passes are slower).
+One round is not enough: at 14×14 single rounds of the same variants gave I-GOS 3.67 s an image in one run and
+2.36 s in another (the median of three rounds: 2.68 s), which moves every ratio to it by a third.
 
 Run it alone (a second heavy torch process on the 2 cores slows both several times). Photos: the
 λ-tuning set of ``igos_variants.py``. A variant is ``NAME:METHOD:KEY=VALUE,...`` as there.
@@ -30,7 +33,7 @@ def main() -> None:
     ap.add_argument("--resolution", type=int, default=28)
     ap.add_argument("--limit", type=int, default=10)
     ap.add_argument("--batch", type=int, default=5, help="images per call (the bench's --images-per-batch)")
-    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=3, help="rounds; the median is kept (default 3)")
     ap.add_argument("--variant", action="append", required=True)
     ap.add_argument("--model", default="efficientnet-lite0")
     args = ap.parse_args()
@@ -41,6 +44,8 @@ def main() -> None:
     with torch.no_grad():
         targets = preset.model(x).argmax(1)
     variants = [v.split(":", 2) for v in args.variant]
+    warm = x[: args.batch].clone().requires_grad_(True)  # untimed: the process's first passes are slower
+    torch.autograd.grad(preset.model(warm).logsumexp(1).sum(), warm)
     seconds: dict[str, list[float]] = {name: [] for name, _, _ in variants}
     counts: dict[str, tuple[float, float, float, float]] = {}
     for _ in range(args.repeats):
@@ -61,12 +66,14 @@ def main() -> None:
             counts[name] = (fwd / n, bwd / n, its / n, trials / n)
     first = statistics.median(seconds[variants[0][0]])
     print(f"{len(files)} photos, {args.resolution}×{args.resolution}, {args.model}, {args.repeats} round(s)\n")
-    print("| variant | s/image | × first | forward images | forward+backward images | iterations | trials |")
-    print("|---|---|---|---|---|---|---|")
+    print("| variant | s/image | × first | rounds (s/image) | forward images | forward+backward images | iterations "
+          "| trials |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, _, _ in variants:
         s = statistics.median(seconds[name])
         f, b, it, tr = counts[name]
-        print(f"| {name} | {s:.2f} | {s / first:.2f} | {f:.0f} | {b:.0f} | {it:.1f} | {tr:.1f} |")
+        rounds = " ".join(f"{v:.2f}" for v in seconds[name])
+        print(f"| {name} | {s:.2f} | {s / first:.2f} | {rounds} | {f:.0f} | {b:.0f} | {it:.1f} | {tr:.1f} |")
 
 
 if __name__ == "__main__":
