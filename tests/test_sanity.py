@@ -106,3 +106,14 @@ def test_the_command_writes_sanity_json_and_the_figure(photo, tmp_path):
     for key in ("randomised", "spearman_abs", "spearman", "ssim", "hog", "constant", "per_photo"):
         assert key in doc["steps"][0]
     assert (out / "sanity.png").stat().st_size > 1000
+
+
+def test_the_logit_mode_runs_only_the_random_logit_check(photo, tmp_path):
+    out = tmp_path / "s"
+    code = main(["sanity", str(photo), "--model", "tinymodels:sized_classifier", "--method", "gradient",
+                 "--mode", "logit", "--out", str(out)])
+    assert code == 0
+    doc = json.loads((out / "sanity.json").read_text())
+    assert doc["steps"] == [] and not (out / "sanity.png").exists()
+    rl = doc["random_logit"]
+    assert rl["classes"] != rl["original_classes"] and -1.0 <= rl["spearman_abs"] <= 1.0

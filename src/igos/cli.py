@@ -197,8 +197,10 @@ def _other_parsers(sub: Any, methods: list[str]) -> None:
     _model_args(sa)
     sa.add_argument("--method", default=AUTO, choices=[AUTO, *methods], help=AUTO_HELP)
     sa.add_argument("--resolution", default="28", metavar="S|HxW", help="heatmap side or HxW (default 28)")
-    sa.add_argument("--mode", nargs="+", default=["cascading", "independent"], choices=["cascading", "independent"],
-                    help="which randomisations (default both; the random-logit check always runs)")
+    sa.add_argument("--mode", nargs="+", default=["cascading", "independent"],
+                    choices=["cascading", "independent", "logit"],
+                    help="which randomisations (default both; the random-logit check always runs; 'logit' alone: "
+                         "only the random-logit check, two explanations per photo)")
     sa.add_argument("--limit", type=int, default=10, help="at most this many photos (default 10)")
     sa.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="the method's options")
     sa.add_argument("--out", default="igos-sanity", help="output folder: sanity.json, sanity.png")
@@ -410,7 +412,8 @@ def cmd_sanity(args: argparse.Namespace) -> int:
     x = torch.stack([preset.read(f) for f in files]).to(preset.device)
     if args.known_answer:
         return _known_answer(args, preset, x, method, resolution, [str(f) for f in files], options)
-    result = sanity_check(preset.model, x, method, resolution=resolution, seed=args.seed, modes=args.mode,
+    modes = [m for m in args.mode if m != "logit"]  # the random-logit check runs in every mode
+    result = sanity_check(preset.model, x, method, resolution=resolution, seed=args.seed, modes=modes,
                           names=[str(f) for f in files], progress=lambda s: print(s, file=sys.stderr, flush=True),
                           **options)
     out = Path(args.out)
@@ -419,7 +422,8 @@ def cmd_sanity(args: argparse.Namespace) -> int:
     try:
         from .figures import save_sanity_figure
 
-        save_sanity_figure(out / "sanity.png", result, x.cpu())
+        if "cascading" in modes:  # the figure is the cascade's
+            save_sanity_figure(out / "sanity.png", result, x.cpu())
     except ImportError as exc:  # matplotlib missing: the JSON is the result
         print(f"no figure ({exc})", file=sys.stderr)
     def num(v: float | None) -> str:
