@@ -6,8 +6,9 @@ per-photo wins of insertion − deletion and of the combined score against ``aut
 side), and the photos on which a method beats all three controls on both removals. A method whose mean does not
 beat the ``center`` and ``edges`` controls on a score is flagged. Methods with a map of their own resolution
 (GradCAM's layer, the input's) have one map at every side: their entry is taken from whichever side it was
-computed at. Where ``auto`` runs its method with options of its own (``RECOMMENDED_OPTIONS``: at 14×14 iGOS++
-warm-started from GradCAM) its row is that entry, and the method at its defaults is a row of its own.
+computed at. Where ``auto`` runs its method with options of its own (``RECOMMENDED_OPTIONS``: at 14×14 iGOS++'s
+fixed step warm-started from Excitation Backprop) its row is that entry, and the method at its defaults is a row
+of its own.
 
     python benchmarks/grid_verdict.py --every 5 --cache docs/results/road-grid.json docs/results/coarse-14.json \\
         docs/results/coarse-7.json docs/results/controls-28-7.json docs/results/igospp-accelerated.json
@@ -29,7 +30,8 @@ CONTROLS = ("random", "center", "edges")
 ORDER = ("igospp", "igos", "mask", "ebp", "gradcam", "rise", "ig", "gradient", *CONTROLS)
 #: option spellings that are the method's defaults (entries computed with them stand for the default)
 DEFAULT_SPELLINGS = {"igospp": {"", "accelerated=false"}}
-#: the row key of ``auto`` where it runs a method with options of its own (at 14×14: iGOS++ warm from GradCAM)
+#: the row key of ``auto`` where it runs a method with options of its own (at 14×14: iGOS++'s fixed step warm from
+#: Excitation Backprop)
 AUTO_ROW = "auto"
 
 

@@ -44,16 +44,31 @@ def test_auto_carries_the_options_of_its_side_and_the_callers_options_win():
     assert set(RECOMMENDED_OPTIONS) <= set(RECOMMENDED)
     for side, preset in RECOMMENDED_OPTIONS.items():
         get_method(RECOMMENDED[side]).check_options(preset)  # every recommended option is one the method takes
-    assert recommended(14) == ("igospp", {"init": "gradcam", "init_depth": 0.5})
+    at14 = {"accelerated": True, "momentum": False, "steps": 2, "start": 1.0, "init": "ebp",
+            "init_fallback": "gradcam", "init_depth": 0.5}
+    assert recommended(14) == ("igospp", at14)
     assert recommended(12) == recommended(14) and recommended((14, 10)) == recommended(14)
     assert recommended(28) == ("igospp", {}) and recommended(7) == ("igos", {})
     assert resolve("auto", 14, {"init_depth": 0.25, "iterations": 3}) == (
-        "igospp", {"init": "gradcam", "init_depth": 0.25, "iterations": 3})
+        "igospp", at14 | {"init_depth": 0.25, "iterations": 3})
     assert resolve("auto", 14, {"init": None})[1]["init"] is None  # the warm start turned off
     assert resolve("igospp", 14, {"steps": 2}) == ("igospp", {"steps": 2})  # a named method gets no preset
     task = Task.make("auto", 14)
-    assert task.method == "igospp" and dict(task.options) == {"init": "gradcam", "init_depth": 0.5}
+    assert task.method == "igospp" and dict(task.options) == at14
     assert dict(Task.make("igospp", 14).options) == {}
+
+
+def test_a_caller_who_chooses_the_search_gets_none_of_the_recommended_search():
+    """``accelerated=false`` at 14×14 is the line search at its own defaults (its start, K, momentum), warm from the
+    recommended map; the options stay valid, which the fixed step's ``momentum=false`` alone would not be."""
+    name, options = resolve("auto", 14, {"accelerated": False})
+    assert name == "igospp" and options == {"accelerated": False, "init": "ebp", "init_fallback": "gradcam",
+                                            "init_depth": 0.5}
+    get_method(name).check_options(options)
+    assert resolve("auto", 14, {"nesterov": True})[1].get("momentum", True) is True
+    assert resolve("auto", 14, {"start": 0.5})[1]["accelerated"] is True  # other options leave the search as it is
+    opts = get_method("igospp").make_options(resolve("auto", 14)[1]).resolved((14, 14))
+    assert opts.nesterov and not opts.momentum and opts.steps == 2 and opts.start == 1.0
 
 
 def _explain_tiny(tmp_path, monkeypatch, side: int) -> dict:
@@ -76,5 +91,5 @@ def test_cli_explain_without_method_records_the_recommended_one(tmp_path, monkey
 def test_cli_explain_at_14_records_the_recommended_warm_start(tmp_path, monkeypatch):
     doc = _explain_tiny(tmp_path, monkeypatch, 14)
     settings = doc["images"][0]["settings"]
-    assert doc["method"] == "igospp" and settings["init"] == "gradcam" and settings["init_depth"] == 0.5
-    assert settings["iterations"] == 1
+    assert doc["method"] == "igospp" and settings["init"] == "ebp" and settings["init_depth"] == 0.5
+    assert settings["iterations"] == 1 and settings["steps"] == 2 and settings["start"] == 1.0

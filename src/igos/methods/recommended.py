@@ -13,8 +13,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["AUTO", "RECOMMENDED", "RECOMMENDED_OPTIONS", "recommended_method", "recommended", "resolve_method",
-           "resolve"]
+__all__ = ["AUTO", "RECOMMENDED", "RECOMMENDED_OPTIONS", "SEARCH_CHOICE", "SEARCH_OPTIONS", "recommended_method",
+           "recommended", "resolve_method", "resolve"]
 
 AUTO = "auto"
 
@@ -23,9 +23,20 @@ RECOMMENDED: dict[int, str] = {7: "igos", 14: "igospp", 28: "igospp", 112: "igos
 
 
 #: mask side -> the options the recommended method runs with there, on top of its own defaults (a caller's options
-#: win): at 14×14 iGOS++ starts warm from GradCAM's map at depth 0.5 (README, "Which method at which resolution";
-#: docs/results/warm-start.md)
-RECOMMENDED_OPTIONS: dict[int, dict[str, Any]] = {14: {"init": "gradcam", "init_depth": 0.5}}
+#: win): at 14×14 iGOS++'s fixed step without momentum (K = 2 on the paths of ``M``, from a mask of 1) warm-started
+#: from Excitation Backprop's map at depth 0.5, GradCAM's where Excitation Backprop refuses the model or target (README,
+#: "Which method at which resolution"; docs/results/igospp-accelerated.md, "Fresh photos at 14×14")
+RECOMMENDED_OPTIONS: dict[int, dict[str, Any]] = {
+    14: {"accelerated": True, "momentum": False, "steps": 2, "start": 1.0,
+         "init": "ebp", "init_fallback": "gradcam", "init_depth": 0.5},
+}
+
+#: options that choose the search: a caller who names one of :data:`SEARCH_CHOICE` gets none of the preset's
+#: :data:`SEARCH_OPTIONS` (``accelerated=false`` at 14×14 is the line search at its own defaults, not the line search
+#: with the fixed step's ``momentum=false``, K and start)
+SEARCH_CHOICE = frozenset({"accelerated", "nesterov"})
+SEARCH_OPTIONS = frozenset({"accelerated", "nesterov", "momentum", "stable_step", "normalise_step", "fixed_step",
+                            "steps", "start"})
 
 
 def _table_side(resolution: int | tuple[int, int] | None) -> int:
@@ -55,9 +66,12 @@ def resolve_method(method: str, resolution: int | tuple[int, int] | None) -> str
 def resolve(method: str, resolution: int | tuple[int, int] | None,
             options: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
     """``(method, options)`` to run: for ``auto`` the recommended method with its options at ``resolution``, the
-    caller's ``options`` over them (``init=None`` turns a recommended warm start off); any other name unchanged."""
+    caller's ``options`` over them (``init=None`` turns a recommended warm start off; ``accelerated=…`` replaces the
+    recommended search, :data:`SEARCH_OPTIONS`); any other name unchanged."""
     options = dict(options or {})
     if method != AUTO:
         return method, options
     name, preset = recommended(resolution)
+    if SEARCH_CHOICE & options.keys():
+        preset = {k: v for k, v in preset.items() if k not in SEARCH_OPTIONS}
     return name, preset | options
