@@ -27,14 +27,14 @@ from igos.metrics import deletion_insertion
 from igos.road import road
 
 sys.path.insert(0, str(Path(__file__).parent))
-from grid_verdict import AUTO_ROW, entries, scores, spelling  # noqa: E402  (a sibling script)
+from grid_verdict import AUTO_ROW, entries, scores  # noqa: E402  (a sibling script)
 from igos_variants import options_of, tuning_photos  # noqa: E402
 
 
 def auto_entry(caches: list[Path], model: str, side: int, photos: str) -> dict | None:
     """``auto``'s cache entry at ``side``, found as ``grid_verdict.py`` finds it."""
     name, options = recommended(side)
-    found = entries(caches, model, photos, {side: (name, spelling(options))} if options else None)
+    found = entries(caches, model, photos, {side: (name, options)} if options else None)
     return found.get((side, AUTO_ROW if options else name))
 
 
