@@ -3,7 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
-from igos.images import ImageLoadError, find_images, load_image
+from igos.images import ImageLoadError, find_images, load_image, photo_geometry
 
 
 @pytest.fixture
@@ -59,7 +59,8 @@ def test_center_crop_takes_the_centre(tmp_path, rgb_array, wide):
 
 def test_a_preset_reads_files_with_its_own_size_crop_and_filter(tmp_path, rgb_array):
     """``ModelPreset.read`` is ``load_image`` with the preset's input size, resize, crop fraction and
-    interpolation; a ``resize`` given overrides the preset's."""
+    interpolation, and ``ModelPreset.geometry`` the matching ``photo_geometry``; a ``resize`` given overrides the
+    preset's."""
     from igos.models import ModelPreset
 
     p = tmp_path / "a.png"
@@ -73,6 +74,9 @@ def test_a_preset_reads_files_with_its_own_size_crop_and_filter(tmp_path, rgb_ar
     assert not torch.equal(x, load_image(p, (24, 32), "crop", crop_fraction=0.5))  # the filter is the preset's
     torch.testing.assert_close(preset.read(p, "squash"), load_image(p, (24, 32), interpolation="bicubic"),
                                rtol=0, atol=0)
+    assert preset.geometry(p) == photo_geometry(p, (24, 32), "crop", crop_fraction=0.5)  # how read maps the pixels
+    assert preset.geometry(p, "squash") == photo_geometry(p, (24, 32))
+    assert preset.geometry(p) != preset.geometry(p, "squash")
 
 
 def test_missing_file_names_the_file(tmp_path):

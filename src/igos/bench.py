@@ -196,7 +196,6 @@ def add_missing_removals(store: ResultStore, spec: BenchSpec, preset: Any, items
     many rows gained scores."""
     import torch
 
-    from .images import photo_geometry
     from .removals import score_removal
     from .targets import as_targets
 
@@ -215,8 +214,7 @@ def add_missing_removals(store: ResultStore, spec: BenchSpec, preset: Any, items
         if target is None or isinstance(target, int):
             target = torch.tensor([row["target"]], device=preset.device)  # the class the row explained (its top-1)
         else:  # the label file's set, box or region, on the input as the row's photo was
-            geometry = photo_geometry(sources[row["image"]], preset.input_size, preset.resize,
-                                      crop_fraction=preset.crop_fraction)
+            geometry = preset.geometry(sources[row["image"]])
             target = as_targets(target, 1)[0].in_input(geometry, row["image"])
         have.update({r: score_removal(preset.model, x, sal, target, r, seed=spec.seed)[0] for r in missing})
         store.set_removals(row, have)

@@ -20,8 +20,9 @@ from torch import Tensor, nn
 
 from .core import frozen
 from .errors import ModelLoadError
-from .images import load_image
+from .images import load_image, photo_geometry
 from .outputs import logits_of, model_output, to_float32
+from .targets import Geometry
 
 __all__ = [
     "Classifier",
@@ -124,6 +125,11 @@ class ModelPreset:
         (``None``: the preset's), crop fraction and interpolation (:func:`igos.images.load_image`)."""
         return load_image(path, self.input_size, resize or self.resize, crop_fraction=self.crop_fraction,
                           interpolation=self.interpolation)
+
+    def geometry(self, path: str | os.PathLike, resize: str | None = None) -> Geometry:
+        """How :meth:`read` maps the file's pixels to the input's (:func:`igos.images.photo_geometry`), for boxes
+        and masks given on the photo."""
+        return photo_geometry(path, self.input_size, resize or self.resize, crop_fraction=self.crop_fraction)
 
     def class_name(self, index: int) -> str:
         if 0 <= index < len(self.class_names):

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from .core import frozen
 from .errors import ModelOutputError, TargetError
-from .images import ImageLoadError, photo_geometry
+from .images import ImageLoadError
 from .methods import get_method
 from .methods.recommended import resolve
 from .metrics import deletion_insertion
@@ -120,7 +120,6 @@ def _load(items: Sequence[Item], preset: ModelPreset, resize: str | None, strict
     """The images that could be read, with their targets in the input's pixels (a target that does not fit its
     photo raises when ``strict``, else is a :class:`Failure`)."""
     kept, images, targets, failures = [], [], [], []
-    mode = resize or preset.resize
     for item in items:
         target = as_targets(item.target, 1)[0]
         where = item.name or "(tensor)"
@@ -128,9 +127,8 @@ def _load(items: Sequence[Item], preset: ModelPreset, resize: str | None, strict
             if isinstance(item.source, Tensor):
                 image, geometry = item.source, None
             else:
-                image = preset.read(item.source, mode)
-                geometry = photo_geometry(item.source, preset.input_size, mode, crop_fraction=preset.crop_fraction) \
-                    if target.in_photo_pixels else None
+                image = preset.read(item.source, resize)
+                geometry = preset.geometry(item.source, resize) if target.in_photo_pixels else None
         except ImageLoadError as exc:
             failures.append(Failure(item.name, "load", exc.reason))
             continue
@@ -182,7 +180,6 @@ def check_targets(items: Sequence[Item], preset: ModelPreset, resize: str | None
     """Before any work: every box and mask file given on a photo fits it (``TargetError`` naming the photo and
     what is wrong otherwise). What needs the model's output (a class's range, a detector's labels) is checked
     with each batch's clean forward pass."""
-    mode = resize or preset.resize
     for item in items:
         target = as_targets(item.target, 1)[0]
         if not target.in_photo_pixels:
@@ -191,7 +188,7 @@ def check_targets(items: Sequence[Item], preset: ModelPreset, resize: str | None
             target.in_input(None, "(tensor)")
             continue
         try:
-            geometry = photo_geometry(item.source, preset.input_size, mode, crop_fraction=preset.crop_fraction)
+            geometry = preset.geometry(item.source, resize)
         except ImageLoadError:
             continue  # an unreadable photo is the load stage's failure
         target.in_input(geometry, str(item.name))
