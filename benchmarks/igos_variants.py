@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 import igos
-from igos.images import find_images, load_image
+from igos.images import find_images
 from igos.methods.defaults import default_regularisation
 from igos.options import parse_value
 
@@ -94,7 +94,7 @@ def main() -> None:
             if missing:
                 if preset is None:
                     preset = igos.load_model(args.model)
-                    x = torch.stack([load_image(f, preset.input_size) for f in files])
+                    x = torch.stack([preset.read(f) for f in files])
                 out = igos.explain(x, preset, method, resolution=res, evaluate=True, images_per_batch=5,
                                    removal=("blur", "road") if args.road else "blur", **options_of(text, res))
                 secs = statistics.mean(r.seconds for r in out)  # the method's time, without the metric

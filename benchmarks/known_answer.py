@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 import igos
-from igos.images import find_images, load_image
+from igos.images import find_images
 from igos.known_answer import known_answer
 from igos.options import parse_value
 
@@ -40,7 +40,7 @@ def main() -> None:
     args = ap.parse_args()
     preset = igos.load_model(args.model)
     files = find_images([args.images])[:: args.every][: args.limit]
-    x = torch.stack([load_image(f, preset.input_size) for f in files])
+    x = torch.stack([preset.read(f) for f in files])
     extra: dict[str, dict] = {}
     for item in args.set:
         method, kv = item.split(":", 1)

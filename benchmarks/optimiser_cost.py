@@ -22,7 +22,6 @@ import torch
 from igos_variants import options_of, tuning_photos
 
 import igos
-from igos.images import load_image
 from igos.methods import get_method
 from igos.perturb import blurred_baseline
 
@@ -39,7 +38,7 @@ def main() -> None:
     args = ap.parse_args()
     preset = igos.load_model(args.model)
     files = tuning_photos(args.images, args.limit)
-    x = torch.stack([load_image(f, preset.input_size) for f in files])
+    x = torch.stack([preset.read(f) for f in files])
     x0 = blurred_baseline(x)
     with torch.no_grad():
         targets = preset.model(x).argmax(1)

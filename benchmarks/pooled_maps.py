@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 import igos
-from igos.images import find_images, load_image
+from igos.images import find_images
 from igos.methods.recommended import recommended
 from igos.metrics import deletion_insertion
 from igos.road import road
@@ -55,7 +55,7 @@ def main() -> None:
              else find_images([args.images])[:: args.every][: args.limit])
     photos = ",".join(f.name for f in files)
     preset = igos.load_model(args.model)
-    x = torch.stack([load_image(f, preset.input_size) for f in files])
+    x = torch.stack([preset.read(f) for f in files])
     if args.maps and args.maps.exists():
         saved = torch.load(args.maps)
         maps, targets, secs = saved["maps"], saved["targets"], saved["seconds"]

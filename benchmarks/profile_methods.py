@@ -25,7 +25,7 @@ import torch
 
 import igos
 import igos.methods
-from igos.images import find_images, load_image
+from igos.images import find_images
 
 CATEGORIES = ("forward+grad", "forward", "backward", "line search", "upsample/composite", "regularisers", "rest")
 #: function names wrapped in igos's modules, by category
@@ -159,7 +159,7 @@ def main() -> None:
     preset = igos.load_model(args.model)
     model = preset.model
     files = find_images([args.images])[:: args.every][: args.limit]
-    x = torch.stack([load_image(f, preset.input_size) for f in files])
+    x = torch.stack([preset.read(f) for f in files])
     device = next(model.buffers()).device
     costs = {}
     print(f"{len(files)} photos, {args.model}, {torch.get_num_threads()} threads; seconds per image; shares of wall "

@@ -14,7 +14,7 @@ import time
 import torch
 
 import igos
-from igos.images import find_images, load_image
+from igos.images import find_images
 from igos.methods import get_method
 from igos.perturb import blurred_baseline
 
@@ -30,7 +30,7 @@ def main() -> None:
     args = ap.parse_args()
     preset = igos.load_model(args.model)
     files = find_images([args.images])[:: args.every][: args.limit]
-    x = torch.stack([load_image(f, preset.input_size) for f in files])
+    x = torch.stack([preset.read(f) for f in files])
     with torch.no_grad():
         targets = preset.model(x).argmax(1)
     baseline = blurred_baseline(x)
