@@ -2,6 +2,7 @@
 last one with the separate I-GOS/iGOS++ loops), validated settings, the line search's acceptance record.
 Exact reproduction of every method is held by float64 snapshots (test_reference64.py)."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -286,13 +287,17 @@ def test_nesterov_follows_the_authors_update_by_hand(normalise, want):
 
 def test_nesterov_igospp_scores_no_candidates_and_batches_exactly(tiny_net, images):
     """Per iteration only the four paths' gradients (2·K + 2·K_single images); forward-only images are the
-    paths' start scores, F at the start and F once at the end. Batched = one by one; masks in [0, 1]."""
+    paths' start scores and F once at the end (not F at the start, which the loop never reads). Batched = one by one; masks in [0, 1]."""
     kw = dict(resolution=5, iterations=3, steps=3, steps_single=1, fixed_step=0.2, nesterov=True,
               normalise_step=True, l1=0.0, tv=0.0, accelerated=True)  # the tiny net's score alone moves the masks
     r = igospp(tiny_net, images, **kw)
     assert r.backward_images == 3 * 3 * (2 * 3 + 2 * 1)
-    # the target's clean pass, p(I) and p(I0), F at the start and at the end (4 paths × 3 points each)
-    assert r.forward_images == 3 * (1 + 2 + 2 * 4 * 3)
+    # the target's clean pass, p(I) and p(I0), F at the end (4 paths × 3 points)
+    assert r.forward_images == 3 * (1 + 2 + 4 * 3)
+    none = igospp(tiny_net, images, **(kw | {"iterations": 0}))
+    # without iterations F is scored once, at the start, and is the final F
+    assert none.backward_images == 0 and none.forward_images == 3 * (1 + 2 + 4 * 3)
+    assert all(math.isfinite(t["final_objective"]) and t["final_objective"] != 0 for t in none.trace)
     assert float(r.mask.min()) >= 0 and float(r.mask.max()) <= 1 and not torch.equal(r.mask, torch.ones_like(r.mask))
     for t in r.trace:
         assert t["iterations"] == 3 and "Nesterov" in t["stopped"] and not {"trials", "accepted", "armijo"} & set(t)

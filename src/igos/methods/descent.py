@@ -188,8 +188,9 @@ class Problem(Protocol):
     #: Σ over the iterations of each image's direction without the regulariser ``[B, 1, s_h, s_w]`` (tie order)
     evidence: Tensor | None
 
-    def begin(self, mask: Tensor) -> tuple[Tensor, dict[str, list]]:
-        """``F`` at the start ``[B]`` and per-trace lists to start the traces with (e.g. ``probability``)."""
+    def begin(self, mask: Tensor, score: bool = True) -> tuple[Tensor, dict[str, list]]:
+        """``F`` at the start ``[B]`` and per-trace lists to start the traces with (e.g. ``probability``); with
+        ``score=False`` (the fixed-step loop, which never reads it) zeros and no model call for ``F``."""
         ...
 
     def iteration(self, mask: Tensor, idx: Tensor, noise: Tensor | None, value: Tensor
@@ -420,7 +421,8 @@ def run(problem: Problem, images: Tensor, size: Size, options: DescentOptions, s
     if initial is not None:
         mask[:, :1] = initial
     begun = mask.clone()
-    value, extra = problem.begin(mask)
+    # the fixed-step loop estimates F from its own paths: F at the start would cost model calls nobody reads
+    value, extra = problem.begin(mask, score=not (options.nesterov and options.iterations > 0))
     if options.nesterov:  # no candidate is scored: no probability per iteration, no search in the traces
         extra.pop("probability", None)
     traces = new_traces(b, search=not options.nesterov, **extra)

@@ -150,8 +150,10 @@ class _DeletionProblem:
         alphas, weights = adaptive_grid(p, s.steps)
         return alphas, (alphas * weights if s.direction == "paper" else weights), p
 
-    def begin(self, mask: Tensor) -> tuple[Tensor, dict[str, list]]:
+    def begin(self, mask: Tensor, score: bool = True) -> tuple[Tensor, dict[str, list]]:
         every = torch.arange(mask.shape[0], device=mask.device)
+        if not score:
+            return mask.new_zeros(mask.shape[0]), {}
         _, prob = self.plain(mask, every)
         value = torch.zeros_like(prob) if self.noisy_search else self.score(mask, every)[0]
         return value, {"probability": prob.tolist()}

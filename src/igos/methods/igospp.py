@@ -163,7 +163,9 @@ class _BidirectionalProblem:
         self.p_blurred, self.p_clean = (scores_in_batches(model, x, targets, settings.batch_size)
                                         for x in (baseline, images))
 
-    def begin(self, pair: Tensor) -> tuple[Tensor, dict[str, list]]:
+    def begin(self, pair: Tensor, score: bool = True) -> tuple[Tensor, dict[str, list]]:
+        if not score:
+            return pair.new_zeros(pair.shape[0]), {}
         return self.score(pair, torch.arange(pair.shape[0], device=pair.device))[0], {}
 
     def finish(self, pair: Tensor, value: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
