@@ -287,7 +287,8 @@ def test_nesterov_follows_the_authors_update_by_hand(normalise, want):
 
 def test_nesterov_igospp_scores_no_candidates_and_batches_exactly(tiny_net, images):
     """Per iteration only the four paths' gradients (2·K + 2·K_single images); forward-only images are the
-    paths' start scores and F once at the end (not F at the start, which the loop never reads). Batched = one by one; masks in [0, 1]."""
+    paths' start scores and F once at the end (not F at the start, which the loop never reads). Batched = one by
+    one; masks in [0, 1]."""
     kw = dict(resolution=5, iterations=3, steps=3, steps_single=1, fixed_step=0.2, nesterov=True,
               normalise_step=True, l1=0.0, tv=0.0, accelerated=True)  # the tiny net's score alone moves the masks
     r = igospp(tiny_net, images, **kw)
