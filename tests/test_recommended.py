@@ -48,7 +48,8 @@ def test_auto_carries_the_options_of_its_side_and_the_callers_options_win():
             "init_fallback": "gradcam", "init_depth": 0.5}
     assert recommended(14) == ("igospp", at14)
     assert recommended(12) == recommended(14) and recommended((14, 10)) == recommended(14)
-    assert recommended(28) == ("igospp", {}) and recommended(7) == ("igos", {})
+    assert recommended(28) == ("igospp", {"accelerated": True, "momentum": False, "steps": 2})
+    assert recommended(7) == ("igos", {}) and recommended(112) == ("igospp", {})
     assert resolve("auto", 14, {"init_depth": 0.25, "iterations": 3}) == (
         "igospp", at14 | {"init_depth": 0.25, "iterations": 3})
     assert resolve("auto", 14, {"init": None})[1]["init"] is None  # the warm start turned off
@@ -67,6 +68,7 @@ def test_a_caller_who_chooses_the_search_gets_none_of_the_recommended_search():
     get_method(name).check_options(options)
     assert resolve("auto", 14, {"nesterov": True})[1].get("momentum", True) is True
     assert resolve("auto", 14, {"start": 0.5})[1]["accelerated"] is True  # other options leave the search as it is
+    assert resolve("auto", 28, {"accelerated": False}) == ("igospp", {"accelerated": False})  # the line search
     opts = get_method("igospp").make_options(resolve("auto", 14)[1]).resolved((14, 14))
     assert opts.nesterov and not opts.momentum and opts.steps == 2 and opts.start == 1.0
 

@@ -104,7 +104,8 @@ FLAT_ADVICE = ("try --set {prefix}stall_retries=2 (optimised again with smaller 
                "{prefix}tv (not always better: docs/methods.md)")
 
 AUTO_HELP = ("saliency method (default auto: the recommended one at the resolution, iGOS++ from 14×14 up, "
-             "at 14×14 its fixed step warm-started from Excitation Backprop, I-GOS at 7×7; see the README)")
+             "at 28×28 and 14×14 its fixed step (at 14×14 warm-started from Excitation Backprop), I-GOS at 7×7; "
+             "see the README)")
 
 
 def _explain_parser(sub: Any, methods: list[str]) -> None:

@@ -47,10 +47,10 @@ LEAN: dict = dict(iterations=7, trials_per_batch=1, steps_single=3, max_trials=6
                   stop_on_failure=True, tie_break=1e-3)
 #: the accelerated search (issue 23): the authors' later Nesterov-accelerated fixed step (no line search) with the
 #: step in units of the direction's largest cell, 3 points on the paths of ``M`` and 1 on those of ``M_d`` and
-#: ``M_i`` alone, 15 iterations (docs/results/igospp-accelerated.md). Not the default anywhere: at 14×14 it beat the
-#: line search on deletion and insertion on 15 of the 20 table photos at 1.4× I-GOS's seconds, but its maps failed
-#: the known-answer check (a third of their positive mass where the model sees, against 0.90 for the line search),
-#: and at 28×28 it lost 12 of the 20 table photos
+#: ``M_i`` alone, 15 iterations (docs/results/igospp-accelerated.md). With momentum it is the default nowhere (its
+#: maps failed the known-answer check: at 14×14 a third of their positive mass where the model sees); without
+#: momentum and with K = 2 (``momentum=False, steps=2``) it is ``auto`` at 28×28 and, warm-started, at 14×14
+#: (:data:`igos.methods.recommended.RECOMMENDED_OPTIONS`)
 ACCELERATED: dict = dict(iterations=15, steps=3, steps_single=1, fixed_step=0.2, tie_break=1e-3)
 #: the smallest mask side at which ``lean`` is the default (at 28×28 it lost insertion on 15 of the 20 table
 #: photos, at 7×7 it scored worse on the tuning photos)
@@ -81,7 +81,8 @@ class IGOSppOptions(DescentOptions):
     start=1, lean=False, tie_break=0`` it is the authors' setting. ``accelerated=True`` is the Nesterov fixed
     step of the authors' later code (:data:`ACCELERATED`: K = 3 and 1, 15 iterations, about I-GOS's cost;
     docs/results/igospp-accelerated.md: better deletion and insertion at 14×14, but maps that fail the
-    known-answer check).
+    known-answer check); without momentum and with K = 2 it is what ``auto`` runs at 28×28 and 14×14, the method's
+    own defaults staying the line search.
 
     Attributes:
         accelerated: the Nesterov-accelerated fixed step (``nesterov`` and ``normalise_step`` on, the options

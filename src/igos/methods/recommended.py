@@ -23,10 +23,12 @@ RECOMMENDED: dict[int, str] = {7: "igos", 14: "igospp", 28: "igospp", 112: "igos
 
 
 #: mask side -> the options the recommended method runs with there, on top of its own defaults (a caller's options
-#: win): at 14×14 iGOS++'s fixed step without momentum (K = 2 on the paths of ``M``, from a mask of 1) warm-started
-#: from Excitation Backprop's map at depth 0.5, GradCAM's where Excitation Backprop refuses the model or target (README,
-#: "Which method at which resolution"; docs/results/igospp-accelerated.md, "Fresh photos at 14×14")
+#: win): at 28×28 and 14×14 iGOS++'s fixed step without momentum (K = 2 on the paths of ``M``, 15 iterations, no line
+#: search), at 14×14 from a mask of 1 warm-started from Excitation Backprop's map at depth 0.5, GradCAM's where
+#: Excitation Backprop refuses the model or target (README, "Which method at which resolution";
+#: docs/results/igospp-accelerated.md, "Fresh photos at 14×14" and "28×28 joins")
 RECOMMENDED_OPTIONS: dict[int, dict[str, Any]] = {
+    28: {"accelerated": True, "momentum": False, "steps": 2},
     14: {"accelerated": True, "momentum": False, "steps": 2, "start": 1.0,
          "init": "ebp", "init_fallback": "gradcam", "init_depth": 0.5},
 }
