@@ -200,7 +200,8 @@ def test_rows_carry_completeness_and_older_stores_are_migrated(tmp_path, image_d
 
 
 def test_bench_takes_the_model_options_explain_takes_and_hashes_them(tmp_path, image_dir, monkeypatch, capsys):
-    """--model-arg and --input-size reach the model; other values make other rows; Ray units carry them."""
+    """--model-arg and --input-size reach the model; other values make other rows (not --compile, which changes no
+    value); Ray units carry them."""
     monkeypatch.syspath_prepend(str(TESTS))
     run = tmp_path / "run"
     base = ["bench", str(image_dir), "--models", "tinymodels:sized_classifier", "--methods", "gradient",
@@ -211,6 +212,8 @@ def test_bench_takes_the_model_options_explain_takes_and_hashes_them(tmp_path, i
     assert len(rows) == 2 and all(r["saliency_shape"] == [24, 24] and 0 <= r["target"] < 3 for r in rows)
     assert rows[0]["settings"]["model_options"] == {"input_size": 24, "model_args": {"classes": 3}}
     assert main([*base, "--model-arg", "classes=3", "--input-size", "24"]) == 0
+    assert "0 rows written" in capsys.readouterr().out
+    assert main([*base, "--model-arg", "classes=3", "--input-size", "24", "--compile"]) == 0  # same values: resumed
     assert "0 rows written" in capsys.readouterr().out
     assert main([*base, "--model-arg", "classes=2", "--input-size", "24"]) == 0  # another model: new rows
     with ResultStore.open_existing(run) as store:

@@ -103,3 +103,37 @@ def test_version_is_written_once():
     from importlib.metadata import version
 
     assert igos.__version__ == version("igos")  # the installed distribution reads igos/_version.py
+
+
+def test_compile_inference_compiles_only_the_passes_without_gradients():
+    """``--compile``: a gradient-free pass goes through torch.compile (same values up to rounding), a pass with
+    gradients stays eager (its gradient exact), the compiled network is no submodule (state_dict, children), a
+    copy compiles its own, and ``compile_inference(False)`` is eager again."""
+    import copy
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                              torch.nn.Flatten(), torch.nn.Linear(4, 5))
+    torch.manual_seed(0)
+    model = Classifier(net, (0.5,) * 3, (0.5,) * 3).eval()
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        eager = model(x)
+    keys = list(model.state_dict())
+    assert model.compile_inference() is model and model.compiled
+    xi = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(model(xi)[:, 1].sum(), xi)
+    assert model._inference is None  # the pass with gradients did not compile anything
+    xe = x.clone().requires_grad_(True)
+    (want,) = torch.autograd.grad(Classifier(net, (0.5,) * 3, (0.5,) * 3)(xe)[:, 1].sum(), xe)
+    assert torch.equal(grad, want)
+    with torch.no_grad():
+        compiled = model(x)
+    assert model._inference is not None and model._inference is not model.net
+    torch.testing.assert_close(compiled, eager, atol=1e-5, rtol=1e-5)
+    assert list(model.state_dict()) == keys and [n for n, _ in model.named_children()] == ["net"]
+    twin = copy.deepcopy(model)
+    assert twin.compiled and twin._inference is None  # compiles its own network on first use
+    assert model.compile_inference(False)._inference is None and not model.compiled
+    with torch.no_grad():
+        assert torch.equal(model(x), eager)
+    assert load_model("efficientnet-lite0", compile=True).model.compiled  # compiled lazily: nothing runs here

@@ -272,9 +272,11 @@ def settings_of(spec: BenchSpec, job: Task) -> dict[str, Any]:
     }
     if spec.dtype != "float32":  # float32 rows keep the hashes they had before precisions existed
         settings["dtype"] = spec.dtype
-    if spec.model_options:  # rows of models loaded without options keep their hashes
+    # rows of models loaded without options keep their hashes; compiling changes no value beyond float rounding
+    hashed = {k: v for k, v in spec.model_options.items() if k != "compile"}
+    if hashed:
         settings["model_options"] = {k: v if isinstance(v, (int, float, str, bool, type(None), list, tuple, dict))
-                                     else str(v) for k, v in sorted(spec.model_options.items())}
+                                     else str(v) for k, v in sorted(hashed.items())}
     return settings
 
 

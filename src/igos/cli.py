@@ -50,7 +50,7 @@ def _model_options(args: argparse.Namespace) -> dict[str, Any]:
     from .options import parse_options, parse_size
 
     return {"weights": args.weights, "model_args": parse_options(args.model_arg), "mean": args.mean,
-            "std": args.std, "dtype": args.dtype,
+            "std": args.std, "dtype": args.dtype, "compile": args.compile,
             "input_size": None if args.input_size is None else parse_size(args.input_size)}
 
 
@@ -72,6 +72,10 @@ def _model_args(p: argparse.ArgumentParser, *, bench: bool = False) -> None:
     p.add_argument("--input-size", default=None, metavar="H[xW]", help="override the model's input size")
     p.add_argument("--dtype", default="float32", choices=list(DTYPES),
                    help="precision of the model's forward passes (autocast); masks and metric stay float32")
+    p.add_argument("--compile", action="store_true",
+                   help="run the passes without gradients (line searches, the metric, RISE, ROAD) through "
+                        "torch.compile: faster on long runs after a compile of about 100 s per input shape "
+                        "(benchmarks/torch_compile.py)")
     p.add_argument("--device", default="auto", help="auto (default: cuda when available), cpu, cuda, cuda:1, …")
     p.add_argument("--seed", type=int, default=0, help="seed of all random choices (default 0)")
 

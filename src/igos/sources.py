@@ -249,6 +249,7 @@ def load_model(
     class_names: Sequence[str] | None = None,
     model_args: dict[str, Any] | None = None,
     dtype: str = "float32",
+    compile: bool = False,
 ) -> ModelPreset:
     """Build a model preset.
 
@@ -268,6 +269,8 @@ def load_model(
             (``224`` or ``(H, W)``) and class names.
         model_args: keyword arguments for the factory (``package.module:factory`` and ``timm:``).
         dtype: ``float32``, ``bfloat16`` or ``float16``: the forward passes' precision (autocast).
+        compile: run the passes without gradients through ``torch.compile``
+            (:meth:`igos.models.Classifier.compile_inference`; its first call per input shape compiles).
     """
     preset = load(name, None if weights is None else str(weights), dict(model_args or {}))
     if mean is not None or std is not None:
@@ -279,6 +282,7 @@ def load_model(
     if class_names is not None:
         preset.class_names = list(class_names)
     preset.model.dtype = dtype
+    preset.model.compile_inference(bool(compile))
     preset.model.eval()
     dev = resolve_device(device)
     if dev is not None:
