@@ -69,11 +69,11 @@ class Classifier(nn.Module):
 
     def compile_inference(self, on: bool = True, **options) -> Classifier:
         """Run the forward passes made without gradients through ``torch.compile(net, **options)`` (``on=False``:
-        eager again). On this project's 2-core CPU, EfficientNet-Lite0's gradient-free pass was 4× faster compiled
-        while a forward+backward pass gained nothing, so passes with gradients (and any hooks on the network's
-        layers that they use: GradCAM, Excitation Backprop) always run eager; the first compiled call of each
-        input shape compiles (about 100 s here: worth it for long runs; benchmarks/torch_compile.py). Values
-        are unchanged up to float rounding. Returns ``self``."""
+        eager again). On this project's 2-core CPU, EfficientNet-Lite0's gradient-free pass was 2.75× faster
+        compiled while a compiled forward+backward pass was 2.8× slower, so passes with gradients (and any hooks on
+        the network's layers that they use: GradCAM, Excitation Backprop) always run eager; the first compiled
+        calls of a run's input shapes compile (50–100 s here: worth it for long runs; benchmarks/torch_compile.py,
+        docs/results/torch-compile.txt). Values are unchanged up to float rounding. Returns ``self``."""
         if on and not hasattr(torch, "compile"):
             raise RuntimeError("compile needs torch.compile (PyTorch 2.0 or later)")
         self._compile_options = dict(options) if on else None
