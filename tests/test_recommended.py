@@ -50,6 +50,8 @@ def test_auto_carries_the_options_of_its_side_and_the_callers_options_win():
     assert recommended(12) == recommended(14) and recommended((14, 10)) == recommended(14)
     assert recommended(28) == ("igospp", {"accelerated": True, "momentum": False, "steps": 2})
     assert recommended(7) == ("igos", {}) and recommended(112) == ("igospp", {})
+    # 28's fixed step up to 39; from 40 (nearer 56 on a log scale) the line search, which won at 56 (tuning photos)
+    assert recommended(39) == recommended(28) and recommended(40) == recommended(56) == ("igospp", {})
     assert resolve("auto", 14, {"init_depth": 0.25, "iterations": 3}) == (
         "igospp", at14 | {"init_depth": 0.25, "iterations": 3})
     assert resolve("auto", 14, {"init": None})[1]["init"] is None  # the warm start turned off
