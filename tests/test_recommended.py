@@ -97,3 +97,9 @@ def test_cli_explain_at_14_records_the_recommended_warm_start(tmp_path, monkeypa
     settings = doc["images"][0]["settings"]
     assert doc["method"] == "igospp" and settings["init"] == "ebp" and settings["init_depth"] == 0.5
     assert settings["iterations"] == 1 and settings["steps"] == 2 and settings["start"] == 1.0
+
+
+def test_cli_explain_at_28_records_the_fixed_step(tmp_path, monkeypatch):
+    settings = _explain_tiny(tmp_path, monkeypatch, 28)["images"][0]["settings"]
+    assert settings["accelerated"] is True and settings["momentum"] is False and settings["nesterov"] is True
+    assert settings["init"] is None and settings["start"] == 1.0
