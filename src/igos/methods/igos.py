@@ -151,9 +151,9 @@ class _DeletionProblem:
         return alphas, (alphas * weights if s.direction == "paper" else weights), p
 
     def begin(self, mask: Tensor, score: bool = True) -> tuple[Tensor, dict[str, list]]:
-        every = torch.arange(mask.shape[0], device=mask.device)
         if not score:
             return mask.new_zeros(mask.shape[0]), {}
+        every = torch.arange(mask.shape[0], device=mask.device)
         _, prob = self.plain(mask, every)
         value = torch.zeros_like(prob) if self.noisy_search else self.score(mask, every)[0]
         return value, {"probability": prob.tolist()}
