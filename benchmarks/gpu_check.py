@@ -1,10 +1,12 @@
-"""One command for a CUDA machine (issue 23, item 4): runs the GPU-marked tests, then times I-GOS, iGOS++ and the
-deletion/insertion metric at 224×224 and 28×28 on a ResNet-50-sized classifier (random weights, built by
-HuggingFace transformers: no download, no torchvision) in float32 and bfloat16, printing seconds per image and
-peak memory (CUDA: the maximum allocated; CPU: the resident set).
+"""One command for a CUDA machine (issue 23, item 4): runs the GPU-marked tests, then times I-GOS, iGOS++ (the line
+search), ``auto`` and the deletion/insertion metric at 224×224 and 28×28 on a ResNet-50-sized classifier (random
+weights, built by HuggingFace transformers: no download, no torchvision) in float32 and bfloat16, then every
+method on the embedded EfficientNet-Lite0 (where it is installed) with the metric and ROAD, printing seconds per
+image and peak memory (CUDA: the maximum allocated; CPU: the resident set).
 
     python benchmarks/gpu_check.py                      # on a CUDA machine
-    python benchmarks/gpu_check.py --cpu --photos 1 --iterations 2    # the same on this CPU (a dry run of the script)
+    python benchmarks/gpu_check.py --cpu --photos 1 --iterations 2 --masks 200    # a dry run of the script here
+    python benchmarks/gpu_check.py --sections lite0     # one part: tests, resnet, lite0
 """
 
 from __future__ import annotations
@@ -21,10 +23,16 @@ import torch
 
 import igos
 from igos.images import load_image
+from igos.methods.recommended import recommended
 from igos.metrics import deletion_insertion
 from igos.models import Classifier
 
 ROOT = Path(__file__).resolve().parents[1]
+SECTIONS = ("tests", "resnet", "lite0")
+OPTIMISERS = ("igos", "igospp", "mask")
+LITE0_METHODS = ("auto", "igos", "igospp", "mask", "ig", "gradcam", "rise", "ebp", "gradient")
+#: methods whose map does not depend on the heatmap side: timed at the first side only
+NATIVE = ("ig", "gradcam", "rise", "gradient")
 
 
 def resnet50_sized() -> Classifier:
@@ -45,6 +53,11 @@ def photos(n: int, device: torch.device) -> torch.Tensor:
     return torch.stack([load_image(folder / names[i % len(names)], 224) for i in range(n)]).to(device)
 
 
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def peak_reset(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -60,9 +73,93 @@ def peak_mb(device: torch.device) -> float:
 
 def run_tests() -> int:
     print("== GPU-marked tests: python -m pytest -m gpu", flush=True)
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
-    return subprocess.call([sys.executable, "-m", "pytest", "-m", "gpu", "-p", "no:cacheprovider", "-rA"],
-                           cwd=ROOT, env=env)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT / "src"),
+                                                         os.environ.get("PYTHONPATH", "")])}
+    return subprocess.call([sys.executable, "-m", "pytest", "-m", "gpu", "-p", "no:cacheprovider", "-rA",
+                            "--continue-on-collection-errors"], cwd=ROOT, env=env)
+
+
+def method_call(name: str, size: int, args: argparse.Namespace) -> tuple[str, dict]:
+    """The registered method and options for ``name`` (``auto``: the recommended one at ``size``), with the dry
+    run's caps."""
+    method, options = recommended(size) if name == "auto" else (name, {})
+    if args.iterations is not None and method in OPTIMISERS:
+        options["iterations"] = args.iterations
+    if args.masks is not None and method == "rise":
+        options["masks"] = args.masks
+    return method, options
+
+
+def timed(model, x, name: str, size: int, args: argparse.Namespace, device: torch.device, road: bool = False):
+    """(method s/img, metric s/img, ROAD s/img or None, peak MB, scores) for one method at one side; the method is
+    warmed up on one photo first (kernels, the allocator, the automatic batch's probe)."""
+    method, options = method_call(name, size, args)
+    spec = igos.get_method(method)
+    spec(model, x[:1], resolution=size, **options)
+    peak_reset(device)
+    t0 = time.perf_counter()
+    r = spec(model, x, resolution=size, **options)
+    sync(device)
+    t1 = time.perf_counter()
+    s = deletion_insertion(model, x, r.saliency)
+    sync(device)
+    t2 = time.perf_counter()
+    road_s = None
+    if road:
+        from igos.road import road as road_scores
+
+        road_scores(model, x, r.saliency)
+        sync(device)
+        road_s = (time.perf_counter() - t2) / len(x)
+    n = len(x)
+    return (t1 - t0) / n, (t2 - t1) / n, road_s, peak_mb(device), s
+
+
+def resnet_section(args: argparse.Namespace, device: torch.device) -> None:
+    print(f"== ResNet-50-sized classifier, random weights: {args.photos} photos at 224x224; seconds per image; "
+          "peak memory", flush=True)
+    model = resnet50_sized().to(device)
+    x = photos(args.photos, device)
+    print("dtype | method | resolution | method s/img | metric s/img | peak MB | deletion | insertion")
+    for dtype in ("float32", "bfloat16"):
+        model.dtype = dtype
+        for name in ("igos", "igospp", "auto"):
+            for size in (224, 28):
+                m, e, _, peak, s = timed(model, x, name, size, args, device)
+                print(f"{dtype} | {name} | {size} | {m:.3f} | {e:.3f} | {peak:.0f} | {float(s.deletion.mean()):.4f} "
+                      f"| {float(s.insertion.mean()):.4f}", flush=True)
+    del model
+
+
+def lite0_section(args: argparse.Namespace, device: torch.device) -> None:
+    try:
+        preset = igos.load_model("efficientnet-lite0", device=device)
+    except Exception as e:  # noqa: BLE001 - the section is skipped with the reason
+        print(f"== EfficientNet-Lite0: skipped ({e})")
+        return
+    model = preset.model
+    x = photos(args.photos, device)
+    print(f"== EfficientNet-Lite0 (the embedded model), float32: every method, {args.photos} photos at 224x224; "
+          "seconds per image; x I-GOS = the method's seconds over I-GOS's at that side; ROAD for auto only; "
+          f"{', '.join(NATIVE)} make the same map at every side and are timed at 224 only",
+          flush=True)
+    print("method | resolution | method s/img | x I-GOS | metric s/img | ROAD s/img | peak MB | deletion | "
+          "insertion | ins - del")
+    for size in (224, 28, 7):
+        rows = []
+        for name in LITE0_METHODS:
+            if name in NATIVE and size != 224:
+                continue
+            try:
+                rows.append((name, timed(model, x, name, size, args, device, road=name == "auto")))
+            except Exception as e:  # noqa: BLE001 - a method that cannot run here is reported, not fatal
+                print(f"{name} | {size} | failed: {type(e).__name__}: {e}", flush=True)
+        base = dict(rows).get("igos", (float("nan"),))[0]
+        for name, (m, e, road_s, peak, s) in rows:
+            d, i = float(s.deletion.mean()), float(s.insertion.mean())
+            road_text = "" if road_s is None else f"{road_s:.3f}"
+            print(f"{name} | {size} | {m:.3f} | {m / base:.2f} | {e:.3f} | {road_text} | {peak:.0f} | {d:.4f} | "
+                  f"{i:.4f} | {i - d:.4f}", flush=True)
 
 
 def main() -> None:
@@ -70,40 +167,22 @@ def main() -> None:
     ap.add_argument("--cpu", action="store_true", help="run on the CPU (where there is no CUDA)")
     ap.add_argument("--photos", type=int, default=8)
     ap.add_argument("--iterations", type=int, default=None, help="cap the optimisers' iterations (a quick run)")
-    ap.add_argument("--no-tests", action="store_true")
+    ap.add_argument("--masks", type=int, default=None, help="RISE's masks (a quick run)")
+    ap.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    ap.add_argument("--no-tests", action="store_true", help="the same as leaving tests out of --sections")
     args = ap.parse_args()
     if not torch.cuda.is_available() and not args.cpu:
         print("no CUDA here: nothing to check (python benchmarks/gpu_check.py --cpu runs the timings on the CPU)")
         return
     device = torch.device("cpu" if args.cpu else "cuda")
-    status = 0 if args.no_tests or device.type == "cpu" else run_tests()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"== timings on {name}, torch {torch.__version__}, {args.photos} photos at 224x224, ResNet-50-sized "
-          "classifier with random weights; seconds per image; peak memory")
-    model = resnet50_sized().to(device)
-    x = photos(args.photos, device)
-    extra = {} if args.iterations is None else {"iterations": args.iterations}
-    print("dtype | method | resolution | method s/img | metric s/img | peak MB | deletion | insertion")
-    for dtype in ("float32", "bfloat16"):
-        model.dtype = dtype
-        for method in ("igos", "igospp"):
-            for size in (224, 28):
-                peak_reset(device)
-                spec = igos.get_method(method)
-                spec(model, x[:1], resolution=size, **extra)  # warm-up (kernels, allocator)
-                t0 = time.perf_counter()
-                r = spec(model, x, resolution=size, **extra)
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                t1 = time.perf_counter()
-                s = deletion_insertion(model, x, r.saliency)
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                t2 = time.perf_counter()
-                n = len(x)
-                print(f"{dtype} | {method} | {size} | {(t1 - t0) / n:.3f} | {(t2 - t1) / n:.3f} | "
-                      f"{peak_mb(device):.0f} | {float(s.deletion.mean()):.4f} | {float(s.insertion.mean()):.4f}",
-                      flush=True)
+    print(f"== {name}, torch {torch.__version__}, CUDA {torch.version.cuda}", flush=True)
+    run = [s for s in args.sections if not (s == "tests" and (args.no_tests or device.type == "cpu"))]
+    status = run_tests() if "tests" in run else 0
+    if "resnet" in run:
+        resnet_section(args, device)
+    if "lite0" in run:
+        lite0_section(args, device)
     sys.exit(status)
 
 

@@ -48,7 +48,8 @@ def main() -> None:
     done = 0
     print(f"{args.count} explanations, {args.method} {args.resolution}, evaluate={args.evaluate}, "
           f"{len(files)} photos cycled, device {preset.device}")
-    print("explanations | resident MB | seconds")
+    cuda = preset.device.type == "cuda"
+    print("explanations | resident MB | seconds" + (" | CUDA allocated MB" if cuda else ""))
     for path in stream:  # one photo per call, as a long-lived service would
         for rec in igos.explain_stream([path], preset, args.method, resolution=args.resolution,
                                        evaluate=args.evaluate, device=None):
@@ -57,7 +58,8 @@ def main() -> None:
         if done % args.every == 0:
             gc.collect()
             readings.append((done, resident_mb()))
-            print(f"{done} | {readings[-1][1]:.1f} | {time.perf_counter() - t0:.0f}", flush=True)
+            allocated = f" | {torch.cuda.memory_allocated(preset.device) / 2**20:.1f}" if cuda else ""
+            print(f"{done} | {readings[-1][1]:.1f} | {time.perf_counter() - t0:.0f}{allocated}", flush=True)
     first, last = readings[0][1], readings[-1][1]
     growth = (last - first) / first
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -14,6 +14,7 @@ from agreement import TOL, assert_maps_agree
 
 import igos
 from igos.images import load_image
+from igos.methods.recommended import recommended
 from igos.metrics import deletion_insertion
 from igos.models import Classifier
 from igos.targets import Box, Region
@@ -32,15 +33,17 @@ def photos(side: int = 224, n: int = 2) -> torch.Tensor:
     return torch.stack([load_image(os.path.join(folder, f), side) for f in ("coffee.png", "chelsea.png")[:n]])
 
 
-@pytest.mark.parametrize("method", ["igos", "igospp", "gradient", "gradcam", "rise"])
+@pytest.mark.parametrize("method", ["auto", "igos", "igospp", "mask", "gradient", "gradcam", "ebp", "rise"])
 def test_a_method_on_cuda_agrees_with_the_cpu(lite0, method):
     x = photos()
     cuda = igos.load_model("efficientnet-lite0", device="cuda")
-    options = {"masks": 500} if method == "rise" else {}
+    method, options = recommended(28) if method == "auto" else (method, {})
+    if method == "rise":
+        options["masks"] = 500
     on_cpu = igos.get_method(method)(lite0.model, x, resolution=28, **options)
     on_gpu = igos.get_method(method)(cuda.model, x.cuda(), resolution=28, **options)
     assert on_gpu.saliency.device.type == "cuda"
-    if method in ("gradient", "gradcam"):  # no optimiser, no sampling: the same numbers up to float rounding
+    if method in ("gradient", "gradcam", "ebp"):  # no optimiser, no sampling: the same numbers up to rounding
         assert torch.allclose(on_gpu.saliency.cpu(), on_cpu.saliency, rtol=1e-3, atol=1e-6)
         return
     if method != "rise":
@@ -86,3 +89,42 @@ def test_the_automatic_batch_fits_the_free_memory_by_a_measured_cost():
     assert 1 <= n <= MAX_BATCH and (n == MAX_BATCH or n * per <= free)
     r = igos.get_method("igos")(cuda.model, x, resolution=7, iterations=2)
     assert r.options.batch_size == n
+
+
+def test_road_on_cuda_by_conjugate_gradients_agrees_with_the_direct_solve_on_the_cpu(lite0):
+    from igos.road import impute, road
+
+    x = photos()
+    unknown = torch.rand(2, 1, 224, 224, generator=torch.Generator().manual_seed(3)) < 0.6
+    exact = impute(x, unknown, solver="direct")
+    cg = impute(x.cuda(), unknown.cuda(), solver="cg", tol=1e-5)
+    assert cg.device.type == "cuda" and (cg.cpu() - exact).abs().max() < 1e-3
+    sal = torch.rand(2, 28, 28, generator=torch.Generator().manual_seed(0))
+    cuda = igos.load_model("efficientnet-lite0", device="cuda")
+    a = road(lite0.model, x, sal)  # the direct solve; CPU noise
+    b = road(cuda.model, x.cuda(), sal.cuda())  # conjugate gradients; CUDA noise (another stream of numbers)
+    assert abs(float(a.morf.mean() - b.morf.mean().cpu())) < 0.01
+    assert abs(float(a.lerf.mean() - b.lerf.mean().cpu())) < 0.01
+
+
+def test_a_real_out_of_memory_backs_off_to_a_batch_that_fits():
+    """The device's memory capped at about a dozen images' forward and backward: I-GOS asked for 256 images a
+    call runs out for real, halves its batch until one fits, and gives the maps of a run at that batch size."""
+    from igos.resources import per_image_bytes
+
+    cuda = igos.load_model("efficientnet-lite0", device="cuda")
+    x = photos().cuda()
+    per = per_image_bytes(cuda.model, x)
+    torch.cuda.empty_cache()
+    total = torch.cuda.get_device_properties(x.device).total_memory
+    torch.cuda.set_per_process_memory_fraction((torch.cuda.memory_allocated(x.device) + 12 * per) / total, x.device)
+    try:
+        with pytest.warns(ResourceWarning, match="out of memory at batch_size=256; running again at 128"):
+            r = igos.get_method("igos")(cuda.model, x, resolution=7, iterations=3, batch_size=256)
+        fits = r.options.batch_size
+        same = igos.get_method("igos")(cuda.model, x, resolution=7, iterations=3, batch_size=fits)
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0, x.device)
+        torch.cuda.empty_cache()
+    assert 1 <= fits <= 16 and torch.isfinite(r.saliency).all()
+    assert_maps_agree(r.saliency.cpu(), same.saliency.cpu(), rho=0.99, top=0.9)
