@@ -1,8 +1,9 @@
 """One command for a CUDA machine (issue 23, item 4): runs the GPU-marked tests, then times I-GOS, iGOS++ (the line
 search), ``auto`` and the deletion/insertion metric at 224×224 and 28×28 on a ResNet-50-sized classifier (random
-weights, built by HuggingFace transformers: no download, no torchvision) in float32 and bfloat16, then every
-method on the embedded EfficientNet-Lite0 (where it is installed) with the metric and ROAD, printing seconds per
-image and peak memory (CUDA: the maximum allocated; CPU: the resident set).
+weights, built by HuggingFace transformers: no download, no torchvision) in float32 (IEEE), tf32 and bfloat16,
+then every method on the embedded EfficientNet-Lite0 (where it is installed) with the metric and ROAD, printing
+seconds per image and peak memory (CUDA: the maximum allocated; CPU: the resident set); stderr says as each step
+ends how long it took.
 
     python benchmarks/gpu_check.py                      # on a CUDA machine
     python benchmarks/gpu_check.py --cpu --photos 1 --iterations 2 --masks 200    # a dry run of the script here
@@ -22,6 +23,7 @@ from pathlib import Path
 import torch
 
 import igos
+from igos.core import frozen
 from igos.images import load_image
 from igos.methods.recommended import recommended
 from igos.metrics import deletion_insertion
@@ -90,20 +92,30 @@ def method_call(name: str, size: int, args: argparse.Namespace) -> tuple[str, di
     return method, options
 
 
+def progress(text: str) -> None:
+    """A line on stderr as each step ends (a run stopped at a time limit shows where its time went)."""
+    print(f"  [{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
 def timed(model, x, name: str, size: int, args: argparse.Namespace, device: torch.device, road: bool = False):
     """(method s/img, metric s/img, ROAD s/img or None, peak MB, scores) for one method at one side; the method is
     warmed up on one photo first (kernels, the allocator, the automatic batch's probe)."""
     method, options = method_call(name, size, args)
     spec = igos.get_method(method)
+    t = time.perf_counter()
     spec(model, x[:1], resolution=size, **options)
+    sync(device)
+    progress(f"{name} {size}: warm-up on one photo took {time.perf_counter() - t:.1f} s")
     peak_reset(device)
     t0 = time.perf_counter()
     r = spec(model, x, resolution=size, **options)
     sync(device)
     t1 = time.perf_counter()
+    progress(f"{name} {size}: the method took {t1 - t0:.1f} s for {len(x)} photos")
     s = deletion_insertion(model, x, r.saliency)
     sync(device)
     t2 = time.perf_counter()
+    progress(f"{name} {size}: the metric took {t2 - t1:.1f} s")
     road_s = None
     if road:
         from igos.road import road as road_scores
@@ -111,6 +123,7 @@ def timed(model, x, name: str, size: int, args: argparse.Namespace, device: torc
         road_scores(model, x, r.saliency)
         sync(device)
         road_s = (time.perf_counter() - t2) / len(x)
+        progress(f"{name} {size}: ROAD took {road_s * len(x):.1f} s")
     n = len(x)
     return (t1 - t0) / n, (t2 - t1) / n, road_s, peak_mb(device), s
 
@@ -121,7 +134,7 @@ def resnet_section(args: argparse.Namespace, device: torch.device) -> None:
     model = resnet50_sized().to(device)
     x = photos(args.photos, device)
     print("dtype | method | resolution | method s/img | metric s/img | peak MB | deletion | insertion")
-    for dtype in ("float32", "bfloat16"):
+    for dtype in ("float32", "tf32", "bfloat16"):
         model.dtype = dtype
         for name in ("igos", "igospp", "auto"):
             for size in (224, 28):
@@ -129,6 +142,28 @@ def resnet_section(args: argparse.Namespace, device: torch.device) -> None:
                 print(f"{dtype} | {name} | {size} | {m:.3f} | {e:.3f} | {peak:.0f} | {float(s.deletion.mean()):.4f} "
                       f"| {float(s.insertion.mean()):.4f}", flush=True)
     del model
+
+
+def memory_formats(model: Classifier, x: torch.Tensor, device: torch.device, batch: int = 32) -> None:
+    """Milliseconds per image of one forward+backward pass (input gradient) at ``batch`` images, in the
+    channels-last memory format (the preset's, chosen on CPUs) and in the contiguous one."""
+    xs = x.repeat((batch + len(x) - 1) // len(x), 1, 1, 1)[:batch].clone().requires_grad_(True)
+    cells = []
+    for fmt, last in (("channels-last", True), ("contiguous", False)):
+        model.net.to(memory_format=torch.channels_last if last else torch.contiguous_format)
+        model.channels_last = last
+        times = []
+        with frozen(model):  # as the methods run it: no weight gradients, IEEE float32
+            for _ in range(6):  # one warm-up, five timed
+                sync(device)
+                t = time.perf_counter()
+                torch.autograd.grad(model(xs).max(1).values.sum(), xs)
+                sync(device)
+                times.append(time.perf_counter() - t)
+        cells.append(f"{fmt} {1000 * min(times[1:]) / batch:.2f} ms")
+    model.net.to(memory_format=torch.channels_last)
+    model.channels_last = True
+    print(f"Lite0 forward+backward per image at batch {batch}: {', '.join(cells)}", flush=True)
 
 
 def lite0_section(args: argparse.Namespace, device: torch.device) -> None:
@@ -139,6 +174,7 @@ def lite0_section(args: argparse.Namespace, device: torch.device) -> None:
         return
     model = preset.model
     x = photos(args.photos, device)
+    memory_formats(model, x, device)
     print(f"== EfficientNet-Lite0 (the embedded model), float32: every method, {args.photos} photos at 224x224; "
           "seconds per image; x I-GOS = the method's seconds over I-GOS's at that side; ROAD for auto only; "
           f"{', '.join(NATIVE)} make the same map at every side and are timed at 224 only",

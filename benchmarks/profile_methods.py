@@ -6,6 +6,7 @@ backward, at the method's batch size), so that every later change is judged agai
 
     python benchmarks/profile_methods.py --images ../shared/data/imagenet-dev --limit 2
     python benchmarks/profile_methods.py --methods igos igospp --resolutions 28 7
+    python benchmarks/profile_methods.py --methods igos auto --resolutions 28   # auto: the recommended method
 
 Time is attributed to the innermost instrumented region (a forward pass inside the line search counts as a
 forward pass). Instrumentation wraps functions by name; its own cost is included in "rest" (about 2 µs a call).
@@ -26,6 +27,7 @@ import torch
 import igos
 import igos.methods
 from igos.images import find_images
+from igos.methods.recommended import recommended, recommended_method
 
 CATEGORIES = ("forward+grad", "forward", "backward", "line search", "upsample/composite", "regularisers", "rest")
 #: function names wrapped in igos's modules, by category
@@ -166,16 +168,19 @@ def main() -> None:
           "time (exclusive); floor = images x measured cost of one image at the method's batch size")
     print("method | resolution | s/img | " + " | ".join(CATEGORIES) + " | line search incl. its forwards | fwd img | "
           "fwd+bwd img | floor s/img | s / floor")
-    for method in args.methods:
+    for name in args.methods:
+        method = recommended_method(28) if name == "auto" else name  # auto: the recommended method at each side
         spec = igos.get_method(method)
         sizes = args.resolutions if spec.resolutions == "any" and method != "ebp" else [None]
         for size in sizes:
+            method, options = recommended(size) if name == "auto" else (name, {})
+            spec = igos.get_method(method)
             tracer = Tracer(device)
             images_f = images_b = 0
             t0 = time.perf_counter()
             with traced(model, tracer):
                 for i in range(len(x)):  # one photo at a time, as igos explain does for one image
-                    r = spec(model, x[i : i + 1], None, resolution=size)
+                    r = spec(model, x[i : i + 1], None, resolution=size, **options)
                     images_f += r.forward_images
                     images_b += r.backward_images
             wall = time.perf_counter() - t0
@@ -190,7 +195,7 @@ def main() -> None:
             shares = " | ".join(f"{100 * tracer.seconds.get(c, 0.0) / wall:.0f} %" for c in CATEGORIES)
             label = "native" if size is None else str(size)
             search = 100 * tracer.inclusive.get("line search", 0.0) / wall
-            print(f"{method} | {label} | {wall / n:.2f} | {shares} | {search:.0f} % | {images_f / n:.0f} | "
+            print(f"{name} | {label} | {wall / n:.2f} | {shares} | {search:.0f} % | {images_f / n:.0f} | "
                   f"{images_b / n:.0f} | "
                   f"{floor:.2f} | {wall / n / floor if floor else float('nan'):.2f}", flush=True)
     for bs, (c_f, c_fb) in sorted(costs.items()):

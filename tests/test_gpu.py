@@ -1,6 +1,11 @@
 """On CUDA (``python -m pytest -m gpu``, or ``python benchmarks/gpu_check.py``): the methods, the metric and the
 targets give on the GPU what they give on the CPU, within the tolerance of tests/agreement.py; bfloat16 runs.
-They skip where there is no CUDA."""
+They skip where there is no CUDA.
+
+Their first run (an H200, torch 2.11, docs/results/gpu-check.md) failed the CPU comparisons for two reasons, both
+mended since: PyTorch's default TF32 convolutions (the gradient map moved by up to ~10 %, the metric's curves by
+~5e-4), and random draws from the GPU's own generator (another stream of numbers: the optimisers' maps then
+differed as much as under another seed)."""
 
 from __future__ import annotations
 
@@ -43,14 +48,15 @@ def test_a_method_on_cuda_agrees_with_the_cpu(lite0, method):
     on_cpu = igos.get_method(method)(lite0.model, x, resolution=28, **options)
     on_gpu = igos.get_method(method)(cuda.model, x.cuda(), resolution=28, **options)
     assert on_gpu.saliency.device.type == "cuda"
-    if method in ("gradient", "gradcam", "ebp"):  # no optimiser, no sampling: the same numbers up to rounding
+    if method in ("gradient", "gradcam", "ebp", "rise"):  # no optimiser: the same numbers up to rounding (RISE's
+        # masks are drawn on the CPU)
         assert torch.allclose(on_gpu.saliency.cpu(), on_cpu.saliency, rtol=1e-3, atol=1e-6)
         return
-    if method != "rise":
-        assert_maps_agree(on_gpu.saliency.cpu(), on_cpu.saliency, rho=0.95, top=0.8)
+    # the optimisers draw their noise on the CPU and run IEEE float32: they agree as runs at two thread counts do
+    assert_maps_agree(on_gpu.saliency.cpu(), on_cpu.saliency)
     a = deletion_insertion(lite0.model, x, on_cpu.saliency)
     b = deletion_insertion(lite0.model, x, on_gpu.saliency.cpu())
-    assert (a.insertion - b.insertion).abs().max() < 5 * TOL and (a.deletion - b.deletion).abs().max() < 5 * TOL
+    assert (a.insertion - b.insertion).abs().max() < TOL and (a.deletion - b.deletion).abs().max() < TOL
 
 
 def test_the_metric_on_cuda_equals_the_cpu(lite0):

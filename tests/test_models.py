@@ -137,3 +137,35 @@ def test_compile_inference_compiles_only_the_passes_without_gradients():
     with torch.no_grad():
         assert torch.equal(model(x), eager)
     assert load_model("efficientnet-lite0", compile=True).model.compiled  # compiled lazily: nothing runs here
+
+
+def test_igos_runs_cuda_float32_math_as_ieee_unless_the_model_asks_for_tf32():
+    """PyTorch runs cuDNN's float32 convolutions in TF32 by default; inside igos's calls float32 means IEEE float32
+    (the setting a model sees during its forward pass), tf32 opts in, and the process's setting comes back."""
+    from igos.core import _tf32_flags, frozen
+
+    def setting() -> list:
+        return [getattr(owner, name) for owner, name, _ in _tf32_flags()]
+
+    seen: list = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, x):
+            seen.append(setting())
+            return x.flatten(1)[:, :3] * 1.0
+
+    before = setting()
+    ieee = [off for _, _, (_, off) in _tf32_flags()]
+    tf32 = [on for _, _, (on, _) in _tf32_flags()]
+    x = torch.rand(1, 3, 8, 8)
+    for dtype, expected in (("float32", ieee), ("tf32", tf32), ("bfloat16", ieee)):
+        seen.clear()
+        model = Classifier(Probe(), (0.0,) * 3, (1.0,) * 3, dtype=dtype)
+        igos.get_method("gradient")(model, x, 0)
+        assert seen and all(s == expected for s in seen), (dtype, seen)
+        assert setting() == before
+    with frozen(Classifier(Probe(), (0.0,) * 3, (1.0,) * 3, dtype="tf32")):
+        with frozen(torch.nn.Linear(2, 2)):  # a plain module: IEEE inside, the outer model's setting after
+            assert setting() == ieee
+        assert setting() == tf32
+    assert setting() == before

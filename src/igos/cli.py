@@ -71,7 +71,9 @@ def _model_args(p: argparse.ArgumentParser, *, bench: bool = False) -> None:
     p.add_argument("--std", type=float, nargs=3, default=None, help="override the model's input std (3 values)")
     p.add_argument("--input-size", default=None, metavar="H[xW]", help="override the model's input size")
     p.add_argument("--dtype", default="float32", choices=list(DTYPES),
-                   help="precision of the model's forward passes (autocast); masks and metric stay float32")
+                   help="precision of the model's passes: float32 (IEEE float32 on every device, the default), tf32 "
+                        "(float32 with TensorFloat-32 convolutions on NVIDIA GPUs: faster, ~1e-3 relative error), "
+                        "bfloat16 or float16 (autocast); masks and metric stay float32")
     p.add_argument("--compile", action="store_true",
                    help="run the passes without gradients (line searches, the metric, RISE, ROAD) through "
                         "torch.compile: faster on long runs after a compile of about 100 s per input shape "

@@ -16,7 +16,7 @@ from .outputs import check_finite
 from .targets import Scored, bind
 
 __all__ = ["check_images", "check_finite", "resolve_targets", "class_probability", "class_score", "SCORES",
-           "scores_in_batches", "ImageCounter", "frozen", "photo_seed"]
+           "scores_in_batches", "ImageCounter", "frozen", "float32_math", "photo_seed"]
 
 
 def check_images(images: Tensor) -> Tensor:
@@ -112,9 +112,41 @@ class ImageCounter:
             handle.remove()
 
 
+def _tf32_flags() -> list[tuple[Any, str, Any]]:
+    """(owner, attribute, value if TF32 is allowed / if not) of CUDA's float32 switches: PyTorch 2.9's
+    ``fp32_precision`` where it exists (mixing it with the older ``allow_tf32`` flags is an error there),
+    ``allow_tf32`` before."""
+    backends = torch.backends
+    conv = getattr(backends.cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision"):
+        return [(conv, "fp32_precision", ("tf32", "ieee")), (backends.cuda.matmul, "fp32_precision", ("tf32", "ieee"))]
+    return [(backends.cudnn, "allow_tf32", (True, False)), (backends.cuda.matmul, "allow_tf32", (True, False))]
+
+
+@contextlib.contextmanager
+def float32_math(tf32: bool = False) -> Iterator[None]:
+    """CUDA's float32 convolutions and matrix products in IEEE float32 (``tf32=False``) or TensorFloat-32 for the
+    duration; the process's settings restored afterwards.
+
+    PyTorch runs cuDNN's float32 convolutions in TF32 by default (10-bit mantissa): on an H200 that moved
+    EfficientNet-Lite0's input gradients by up to ~10 % against the CPU's, and the metric's curves by ~5e-4
+    (docs/results/gpu-check.md). igos's ``float32`` means IEEE float32 on every device; TF32 is the opt-in
+    precision ``tf32`` (:class:`igos.models.Classifier`'s ``dtype``). CPUs ignore both."""
+    flags = _tf32_flags()
+    saved = [getattr(owner, name) for owner, name, _ in flags]
+    try:
+        for owner, name, (on, off) in flags:
+            setattr(owner, name, on if tf32 else off)
+        yield
+    finally:
+        for (owner, name, _), value in zip(flags, saved):
+            setattr(owner, name, value)
+
+
 @contextlib.contextmanager
 def frozen(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode and no parameter gradients for the duration; both restored afterwards.
+    """Eval mode and no parameter gradients for the duration; both restored afterwards. CUDA's float32 math is
+    IEEE float32 meanwhile, or TF32 for a model whose ``tf32`` attribute is true (:func:`float32_math`).
 
     Methods differentiate only with respect to their inputs, so the model's parameters never
     accumulate ``.grad`` and backward passes skip the weight gradients.
@@ -124,9 +156,12 @@ def frozen(model: nn.Module) -> Iterator[nn.Module]:
     model.eval()
     for p, _ in flags:
         p.requires_grad_(False)
+    math = float32_math(getattr(model, "tf32", False) is True)
+    math.__enter__()
     try:
         yield model
     finally:
+        math.__exit__(None, None, None)
         for m, mode in modes:
             m.train(mode)
         for p, flag in flags:

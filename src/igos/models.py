@@ -36,8 +36,10 @@ __all__ = [
     "DTYPES",
 ]
 
-#: forward-pass precisions: name -> autocast dtype (None: float32, no autocast)
-DTYPES = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
+#: forward-pass precisions: name -> autocast dtype (None: no autocast). ``float32`` is IEEE float32 on every device;
+#: ``tf32`` is float32 whose CUDA convolutions and matrix products may use TensorFloat-32 (faster on NVIDIA GPUs
+#: since Ampere, ~1e-3 relative error; the same as float32 on a CPU): :func:`igos.core.float32_math`
+DTYPES = {"float32": None, "tf32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 
@@ -99,9 +101,15 @@ class Classifier(nn.Module):
 
     @property
     def dtype(self) -> str:
-        """Precision of the network's forward passes: ``float32``, or ``bfloat16``/``float16`` under
-        autocast (the input, its normalisation and the returned logits stay float32)."""
+        """Precision of the network's forward passes: ``float32`` (IEEE float32 on every device), ``tf32`` (float32
+        with TensorFloat-32 CUDA convolutions and matrix products), or ``bfloat16``/``float16`` under autocast
+        (the input, its normalisation and the returned logits stay float32)."""
         return self._dtype
+
+    @property
+    def tf32(self) -> bool:
+        """Whether CUDA's float32 math may use TensorFloat-32 while igos runs this model (``dtype="tf32"``)."""
+        return self._dtype == "tf32"
 
     @dtype.setter
     def dtype(self, value: str) -> None:

@@ -223,8 +223,8 @@ def road(
             top = ranks[i] < counts.view(-1, 1, 1)  # [P, H, W]: the top ⌊p·H·W⌋ pixels
             mask = torch.cat([top, ~top]).unsqueeze(1)  # MoRF imputes them, LeRF all but them
             filled = impute(images[i].expand(2 * n, 3, h, w), mask, tol=tol, solver=solver)
-            g = torch.Generator(device=images.device).manual_seed(photo_seed(images[i], seed))  # batch-independent
-            eps = torch.randn(filled.shape, generator=g, device=images.device, dtype=filled.dtype)
+            g = torch.Generator().manual_seed(photo_seed(images[i], seed))  # batch- and device-independent
+            eps = torch.randn(filled.shape, generator=g, dtype=filled.dtype).to(images.device)
             filled = filled + noise * eps * mask
             t = rows[i].expand(2 * n)
             probs = torch.cat([class_probability(scored, filled[k : k + batch_size], t[k : k + batch_size])

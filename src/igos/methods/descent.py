@@ -304,10 +304,10 @@ def smoothness(regulariser: Callable[[Tensor], Tensor], shape: tuple[int, ...], 
     random mask, where no difference of neighbours is exactly 0 (``|d|²`` written through ``abs`` has a zero
     second derivative there), the same for every image. The Rayleigh quotient approaches the eigenvalue from
     below."""
-    generator = torch.Generator(device=device).manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)  # drawn on the CPU: the same numbers on every device
     one = (1, *shape[1:])  # one draw shared by every image: an image's value does not depend on its batch
-    at = torch.rand(one, generator=generator, device=device, dtype=dtype).expand(shape).clone().requires_grad_(True)
-    v = torch.randn(one, generator=generator, device=device, dtype=dtype).expand(shape).clone()
+    at = torch.rand(one, generator=generator, dtype=dtype).to(device).expand(shape).clone().requires_grad_(True)
+    v = torch.randn(one, generator=generator, dtype=dtype).to(device).expand(shape).clone()
     value = torch.zeros(shape[0], device=device, dtype=dtype)
     with torch.enable_grad():
         (grad,) = torch.autograd.grad(regulariser(at).sum(), at, create_graph=True)
@@ -416,7 +416,7 @@ def run(problem: Problem, images: Tensor, size: Size, options: DescentOptions, s
     """One optimisation of every image's mask from ``options.start`` (the deletion channel from ``initial``
     ``[B, 1, s_h, s_w]`` when given: the warm start); the map with its tie order, the traces."""
     b, device, dtype = images.shape[0], images.device, images.dtype
-    generator = torch.Generator(device=device).manual_seed(int(seed))
+    generator = torch.Generator().manual_seed(int(seed))  # the path noise comes from the CPU: see noise_draw
     mask = torch.full((b, problem.channels, *size), float(options.start), device=device, dtype=dtype)
     if initial is not None:
         mask[:, :1] = initial

@@ -84,7 +84,7 @@ def _mask(model: nn.Module, images: Tensor, targets: Tensor, *, baseline: Tensor
           options: MaskOptions) -> Attribution:
     b, _, h, w = images.shape
     device, dtype = images.device, images.dtype
-    generator = torch.Generator(device=device).manual_seed(int(seed))
+    generator = torch.Generator().manual_seed(int(seed))  # the noise comes from the CPU: see noise_draw
     m = torch.ones(b, 1, *size, device=device, dtype=dtype, requires_grad=True)
     opt = torch.optim.Adam([m], lr=options.lr)
     history = torch.zeros(options.iterations, b, device=device, dtype=dtype)

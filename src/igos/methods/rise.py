@@ -60,12 +60,12 @@ def rise_masks(
     The random grids and shifts are drawn up front (small), the upsampled masks per chunk, so
     memory stays bounded for any ``count``.
     """
-    g = torch.Generator(device=device).manual_seed(int(seed))
+    g = torch.Generator().manual_seed(int(seed))  # drawn on the CPU (small): the same masks on every device
     h, w = size
     cell_h, cell_w = math.ceil(h / grid), math.ceil(w / grid)
-    grids = (torch.rand(count, 1, grid, grid, generator=g, device=device) < p).float()
-    shift_y = torch.randint(0, cell_h, (count,), generator=g, device=device)
-    shift_x = torch.randint(0, cell_w, (count,), generator=g, device=device)
+    grids = (torch.rand(count, 1, grid, grid, generator=g) < p).float().to(device)
+    shift_y = torch.randint(0, cell_h, (count,), generator=g).to(device)
+    shift_x = torch.randint(0, cell_w, (count,), generator=g).to(device)
     rows0 = torch.arange(h, device=device).view(1, -1, 1)
     cols0 = torch.arange(w, device=device).view(1, 1, -1)
     for i in range(0, count, chunk):
