@@ -1,7 +1,8 @@
 """What an I-GOS / iGOS++ setting costs, and where the cost goes: seconds per image, forward-only and
 forward+backward model images per image, descent iterations and line-search trials, per variant, with
 the ratio of seconds to the first variant measured in the same run. Variants are run in turns
-(``--repeats`` rounds, the median kept, the spread printed), so drift of the machine's speed hits all of them
+(``--repeats`` rounds, the median kept, the spread printed, and the median of each round's ratio to the first
+variant, the steadier figure when the machine's speed drifts), so drift of the machine's speed hits all of them
 alike, after an untimed forward+backward pass of the model on one batch (the process's first passes are slower).
 One round is not enough: at 14×14 single rounds of the same variants gave I-GOS 3.67 s an image in one run and
 2.36 s in another (the median of three rounds: 2.68 s), which moves every ratio to it by a third.
@@ -65,14 +66,16 @@ def main() -> None:
             counts[name] = (fwd / n, bwd / n, its / n, trials / n)
     first = statistics.median(seconds[variants[0][0]])
     print(f"{len(files)} photos, {args.resolution}×{args.resolution}, {args.model}, {args.repeats} round(s)\n")
-    print("| variant | s/image | × first | rounds (s/image) | forward images | forward+backward images | iterations "
-          "| trials |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| variant | s/image | × first | × first, per round (median) | rounds (s/image) | forward images | "
+          "forward+backward images | iterations | trials |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, _, _ in variants:
         s = statistics.median(seconds[name])
+        paired = statistics.median(a / b for a, b in zip(seconds[name], seconds[variants[0][0]]))
         f, b, it, tr = counts[name]
         rounds = " ".join(f"{v:.2f}" for v in seconds[name])
-        print(f"| {name} | {s:.2f} | {s / first:.2f} | {rounds} | {f:.0f} | {b:.0f} | {it:.1f} | {tr:.1f} |")
+        print(f"| {name} | {s:.2f} | {s / first:.2f} | {paired:.2f} | {rounds} | {f:.0f} | {b:.0f} | {it:.1f} | "
+              f"{tr:.1f} |")
 
 
 if __name__ == "__main__":

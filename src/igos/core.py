@@ -156,12 +156,12 @@ def frozen(model: nn.Module) -> Iterator[nn.Module]:
     model.eval()
     for p, _ in flags:
         p.requires_grad_(False)
-    math = float32_math(getattr(model, "tf32", False) is True)
-    math.__enter__()
+    precision = float32_math(getattr(model, "tf32", False) is True)
+    precision.__enter__()
     try:
         yield model
     finally:
-        math.__exit__(None, None, None)
+        precision.__exit__(None, None, None)
         for m, mode in modes:
             m.train(mode)
         for p, flag in flags:
