@@ -218,6 +218,9 @@ def test_bench_takes_the_model_options_explain_takes_and_hashes_them(tmp_path, i
     assert main([*base, "--model-arg", "classes=2", "--input-size", "24"]) == 0  # another model: new rows
     with ResultStore.open_existing(run) as store:
         assert len(store.rows()) == 4
+    assert main([*base, "--model-arg", "classes=2", "--input-size", "24", "--dtype", "tf32"]) == 0  # another
+    with ResultStore.open_existing(run) as store:  # precision: new rows
+        assert len(store.rows()) == 6
     import igos.distributed as distributed
 
     sent = []

@@ -36,6 +36,16 @@ def test_models_returning_tuples_or_dicts_are_explained(factory, photo, tmp_path
     assert code == 0 and len(igos.load_explanations(tmp_path / "o").records) == 1
 
 
+def test_explain_records_the_precision_it_ran_in(photo, tmp_path):
+    import json
+
+    code = main(["explain", str(photo), "--model", "tinymodels:tiny_classifier", "--method", "gradient", "--dtype",
+                 "tf32", "--out", str(tmp_path / "o")])
+    assert code == 0
+    doc = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert doc["dtype"] == "tf32" and doc["compile"] is False and len(doc["images"]) == 1
+
+
 def test_a_model_without_logits_is_refused_clearly(photo, tmp_path, capsys):
     code = main(["explain", str(photo), "--model", "tinymodels:returns_no_logits", "--out", str(tmp_path / "o")])
     assert code == 2 and "keys ['features']" in capsys.readouterr().err

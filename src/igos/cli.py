@@ -263,7 +263,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
                             images_per_batch=args.images_per_batch, resize=args.resize, progress=progress,
                             ray=ray, model_options=model_options if ray else None, **options)
     method = resolve_method(args.method, resolution)
-    meta = {"model": args.model, "method": method, "resolution": resolution, "seed": args.seed}
+    meta = {"model": args.model, "method": method, "resolution": resolution, "seed": args.seed,
+            "dtype": args.dtype, "compile": bool(args.compile)}  # the precision the numbers were computed in
     writer = ExplanationWriter(args.out, meta, cmap=args.cmap, alpha=args.alpha, figure=args.figure,
                                animate=args.animate, preset=preset, resize=args.resize)  # after the stream's checks
     bar = tqdm(desc=f"{method} {args.resolution}", unit="img", disable=None)
