@@ -61,14 +61,14 @@ def sync(device: torch.device) -> None:
 
 
 def peak_reset(device: torch.device) -> None:
+    sync(device)
     if device.type == "cuda":
-        torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
 
 
 def peak_mb(device: torch.device) -> float:
+    sync(device)
     if device.type == "cuda":
-        torch.cuda.synchronize(device)
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the process's peak so far
 

@@ -156,12 +156,10 @@ def frozen(model: nn.Module) -> Iterator[nn.Module]:
     model.eval()
     for p, _ in flags:
         p.requires_grad_(False)
-    precision = float32_math(getattr(model, "tf32", False) is True)
-    precision.__enter__()
     try:
-        yield model
+        with float32_math(getattr(model, "tf32", False) is True):
+            yield model
     finally:
-        precision.__exit__(None, None, None)
         for m, mode in modes:
             m.train(mode)
         for p, flag in flags:

@@ -106,16 +106,16 @@ class Classifier(nn.Module):
         (the input, its normalisation and the returned logits stay float32)."""
         return self._dtype
 
-    @property
-    def tf32(self) -> bool:
-        """Whether CUDA's float32 math may use TensorFloat-32 while igos runs this model (``dtype="tf32"``)."""
-        return self._dtype == "tf32"
-
     @dtype.setter
     def dtype(self, value: str) -> None:
         if value not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {value!r}")
         self._dtype = value
+
+    @property
+    def tf32(self) -> bool:
+        """Whether CUDA's float32 math may use TensorFloat-32 while igos runs this model (``dtype="tf32"``)."""
+        return self._dtype == "tf32"
 
     def forward(self, images: Tensor) -> Tensor:
         x = (images - self.mean) / self.std
