@@ -23,6 +23,7 @@ import torch
 from igos_variants import options_of, tuning_photos
 
 import igos
+from igos.images import find_images
 from igos.methods import get_method
 from igos.perturb import blurred_baseline
 
@@ -32,13 +33,16 @@ def main() -> None:
     ap.add_argument("--images", default="../shared/data/imagenet-dev")
     ap.add_argument("--resolution", type=int, default=28)
     ap.add_argument("--limit", type=int, default=10)
+    ap.add_argument("--every", type=int, default=None, metavar="N",
+                    help="instead of the tuning photos, every N-th file of --images in sorted order")
     ap.add_argument("--batch", type=int, default=5, help="images per call (the bench's --images-per-batch)")
     ap.add_argument("--repeats", type=int, default=3, help="rounds; the median is kept (default 3)")
     ap.add_argument("--variant", action="append", required=True)
     ap.add_argument("--model", default="efficientnet-lite0")
     args = ap.parse_args()
     preset = igos.load_model(args.model)
-    files = tuning_photos(args.images, args.limit)
+    files = (tuning_photos(args.images, args.limit) if args.every is None
+             else find_images([args.images])[:: args.every][: args.limit])
     x = torch.stack([preset.read(f) for f in files])
     x0 = blurred_baseline(x)
     with torch.no_grad():

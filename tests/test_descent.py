@@ -383,3 +383,33 @@ def test_momentum_and_stable_step_need_a_fixed_step_search(tiny_net, images):
     one = torch.cat([igospp(tiny_net, images[i : i + 1], resolution=5, iterations=2, accelerated=True,
                             momentum=False).saliency for i in range(images.shape[0])])
     assert torch.allclose(one, r.saliency, atol=1e-5)
+
+
+def test_a_fixed_step_that_never_moves_a_whole_step_is_stalled_and_retried_with_smaller_lambda():
+    """Two bright squares that the model scores (p = 0.71) under λ = (1, 5) from M = 1: the fixed step (0.2 of the
+    largest cell a step) leaves every cell within 0.2 of the start over the whole run, held by the regulariser, so
+    the run is ``stalled`` (the line search's criterion, 1e-3, would not call a mask that moved 0.1 stalled). A retry
+    at 0.3 × λ deletes the squares' cells."""
+    from igos.methods.descent import STALL_TOLERANCE
+
+    fixed = IGOSppOptions(accelerated=True, momentum=False).resolved((7, 7))
+    assert fixed.stall_tolerance() == fixed.fixed_step == 0.2
+    assert IGOSppOptions().resolved((7, 7)).stall_tolerance() == STALL_TOLERANCE == IGOSOptions().stall_tolerance()
+    net, x = squares(0.003)
+    opts = dict(target=0, resolution=7, iterations=6, batch_size=8, accelerated=True, momentum=False, steps=2,
+                l1=1.0, tv=5.0, start=1.0)
+    plain = igospp(net, x, **opts)
+    moved = (1 - plain.mask).flatten(1).amax(1)
+    assert all(t["stalled"] and t["retries"] == 0 for t in plain.trace)
+    assert all(0.05 < float(m) < 0.2 for m in moved)  # it moved, less than one step
+    again = igospp(net, x, stall_retries=1, **opts)
+    assert [(t["stalled"], t["retries"], t["l1"], t["tv"]) for t in again.trace] == [(False, 1, 0.3, 1.5)] * 2
+    assert float((1 - again.mask).flatten(1).amax(1).min()) > 0.5
+    square = torch.nn.functional.adaptive_avg_pool2d(x[:, :1], 7)[:, 0] >= 0.5
+    top = again.saliency.flatten(1).argmax(1)
+    assert all(bool(square[i].flatten()[top[i]]) for i in range(2))  # the most salient cell is a square's
+    assert again.forward_images + again.backward_images > plain.forward_images + plain.backward_images
+    net, x = net.double(), x.double()  # the retry of a batch equals the retries one by one (float64)
+    both = igospp(net, x, stall_retries=1, **opts)
+    one = torch.cat([igospp(net, x[i : i + 1], stall_retries=1, **opts).saliency for i in range(2)])
+    torch.testing.assert_close(both.saliency, one, atol=1e-10, rtol=0)

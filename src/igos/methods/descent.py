@@ -78,7 +78,8 @@ class DescentOptions(MethodOptions):
             across its calls, so it may be smaller or larger than ``trials_per_batch``.
         stop_on_failure: an image whose line search accepts no step takes ``min_step`` and stops there (it
             sits at a minimum of ``F`` along its direction); ``False``: it goes on.
-        stall_retries, stall_relax: an image whose mask never left its start (``stalled``) is optimised again
+        stall_retries, stall_relax: an image whose mask never left its start (``stalled``, by
+            :meth:`stall_tolerance`) is optimised again
             from the start with ``λ1, λ2`` multiplied by ``stall_relax``, up to ``stall_retries`` times (0: off,
             the papers' method); its trace gives the λ used and ``retries``.
         start: the mask's value everywhere at the start, in ``[0, 1]``; ``None``: the per-resolution default
@@ -173,6 +174,17 @@ class DescentOptions(MethodOptions):
         side = max(size) if size else 28
         l1, tv = resolve_regularisation(side, self.l1, self.tv)
         return self.replace(l1=l1, tv=tv, start=default_start(side) if self.start is None else self.start)
+
+    def stall_tolerance(self) -> float:
+        """How far some cell must move from the start for a run not to count as ``stalled``: ``STALL_TOLERANCE``;
+        with a fixed step in units of the direction's largest cell (``nesterov`` and ``normalise_step``), one
+        nominal step, ``fixed_step``. Such a step moves the cell pushed hardest by ``fixed_step`` in every
+        iteration unless ``1/L`` caps it, so a mask none of whose cells got that far over the whole run was held
+        at its start by the regulariser: where the class probability is saturated its gradient is too small to
+        move the mask against ``λ1, λ2`` (docs/results/igospp-accelerated.md, "Stalled fixed steps")."""
+        if self.nesterov and self.normalise_step and self.fixed_step is not None:
+            return float(self.fixed_step)
+        return STALL_TOLERANCE
 
     def relaxed(self) -> DescentOptions:
         """The options of a stall retry: λ1, λ2 × ``stall_relax``, one retry fewer."""
@@ -428,10 +440,11 @@ def run(problem: Problem, images: Tensor, size: Size, options: DescentOptions, s
     traces = new_traces(b, search=not options.nesterov, **extra)
     mask, value = descend(problem, mask, value, options, generator, (3, *images.shape[-2:]), traces)
     final, finals = problem.finish(mask, value)
+    tolerance = options.stall_tolerance()
     for i, tr in enumerate(traces):
         tr.update({k: float(v[i]) for k, v in finals.items()}, l1=float(options.l1), tv=float(options.tv),
                   start=float(options.start), init=options.init, retries=0,
-                  stalled=bool((begun[i] - mask[i]).abs().max() < STALL_TOLERANCE))
+                  stalled=bool((begun[i] - mask[i]).abs().max() < tolerance))
     saliency = order_ties(final, problem.evidence, options.tie_break, traces)
     return Attribution(saliency=saliency, mask=final, trace=traces)
 
