@@ -49,7 +49,8 @@ def main() -> None:
     print(f"{len(files)} photos ({', '.join(f.name[:3] for f in files)}), {args.model}, region {args.region}, "
           f"outside: {args.fill}; share of positive map mass inside the region (1 = the known answer)")
     print("| method | resolution | mean | min | max | per photo | s/image | the region pooled to the cells | "
-          "out of sight (mean, max) |\n|---|---|---|---|---|---|---|---|---|")
+          "out of sight (mean, max) | the whole region as far as the cells reach |\n"
+          "|---|---|---|---|---|---|---|---|---|---|")
     out = []
     for res in args.resolutions:
         for method in args.methods:
@@ -65,7 +66,7 @@ def main() -> None:
             far = [v for v in r.out_of_sight if v is not None]
             print(f"| {method} | {label} | {statistics.mean(shares):.3f} | {min(shares):.3f} | {max(shares):.3f} | "
                   + " ".join(f"{s:.3f}" for s in shares) + f" | {secs:.1f} | {ref:.3f} | "
-                  f"{statistics.mean(far):.3f}, {max(far):.3f} |", flush=True)
+                  f"{statistics.mean(far):.3f}, {max(far):.3f} | {r.summary()['reach_reference']:.3f} |", flush=True)
             out.append({**r.summary(), "resolution": label, "seconds": secs, "options": extra.get(method, {})})
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))

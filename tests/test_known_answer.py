@@ -3,7 +3,15 @@
 import pytest
 import torch
 
-from igos.known_answer import SeesOnly, inside_share, known_answer, out_of_sight_share, region_mask, region_reference
+from igos.known_answer import (
+    SeesOnly,
+    inside_share,
+    known_answer,
+    out_of_sight_share,
+    reach_reference,
+    region_mask,
+    region_reference,
+)
 
 
 def test_the_wrapped_model_ignores_everything_outside_its_region(tiny_net, images):
@@ -51,11 +59,25 @@ def test_out_of_sight_counts_only_cells_whose_upsampled_footprint_misses_the_reg
     assert out_of_sight_share(torch.zeros(8, 8), q) is None
 
 
+def test_the_whole_region_as_far_as_the_cells_reach_scores_below_one():
+    """The quadrant of a 224 input: at 28×28 the 14×14 cells inside and the ring of 29 cells just outside (whose
+    bilinear footprint reaches 4 pixels in): 196 / 225; at 7×7 the border halves the 4th row and column, and the 5th
+    does not reach in: 4×4 cells scoring (9 + 6·0.5 + 0.25) / 16; on the input's own pixels, exactly 1."""
+    q = region_mask("quadrant", (224, 224))
+    assert reach_reference(q, (28, 28)) == pytest.approx(196 / 225)
+    assert reach_reference(q, (7, 7)) == pytest.approx(12.25 / 16)
+    assert reach_reference(q, (224, 224)) == pytest.approx(1.0)
+    assert reach_reference(q, (28, 28)) < region_reference(q, (28, 28)) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="empty"):
+        reach_reference(torch.zeros(8, 8), (4, 4))
+
+
 def test_the_gradient_puts_all_its_mass_inside_and_a_control_does_not(tiny_net, images):
     got = known_answer(tiny_net, images, "gradient", region="quadrant")
     assert got.shares == [1.0, 1.0, 1.0] and got.summary()["mean_share"] == 1.0
     assert got.references == [1.0, 1.0, 1.0]  # the quadrant of a 32-pixel input on its own pixels
     assert got.out_of_sight == [0.0, 0.0, 0.0] and got.summary()["mean_out_of_sight"] == 0.0
+    assert got.summary()["reach_reference"] == pytest.approx(1.0)  # the input's own pixels reach nothing else
     centre = known_answer(tiny_net, images, "center", resolution=8, region="quadrant", fill="grey")
     assert all(0.2 < s < 0.3 for s in centre.shares)  # a centred blob ignores the model: a quarter of it
     opt = known_answer(tiny_net, images[:1], "igos", resolution=8, region="box", iterations=3, steps=3)

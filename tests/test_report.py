@@ -183,4 +183,6 @@ def test_check_verdicts_at_the_bars_and_without_scores():
     assert "pooled" not in known_answer_verdict({**base, "mean_share": 0.9, "reference": 1.0})
     assert "2.0 % lies on cells out of sight" in known_answer_verdict({**base, "mean_share": 0.9,
                                                                        "mean_out_of_sight": 0.02})
+    assert "would score 87.1 %" in known_answer_verdict({**base, "mean_share": 0.9, "reach_reference": 196 / 225})
+    assert "would score" not in known_answer_verdict({**base, "mean_share": 0.9, "reach_reference": 1.0})
     assert "no map had positive mass" in known_answer_verdict({**base, "mean_share": None})

@@ -468,6 +468,11 @@ def _known_answer(args: argparse.Namespace, preset: Any, x: Any, method: str, re
           f"mass inside the {args.known_answer} the model sees (mean over {len(names)} photos; all of it is the "
           f"known answer)" + (f"; {summary['no_positive_mass']} map(s) with no positive mass"
                               if summary["no_positive_mass"] else ""))
+    reach = summary.get("reach_reference")
+    if mean is not None and reach is not None and reach < 0.9995:
+        print(f"  for scale: a map removing the whole {args.known_answer} as far as the mask's cells reach (the ring "
+              f"along its border included) scores {100 * reach:.1f} %; out of sight (no deletion there can matter): "
+              f"{100 * summary['mean_out_of_sight']:.1f} %")
     print(f"wrote {out / 'known-answer.json'}")
     return 0
 

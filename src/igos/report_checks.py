@@ -109,6 +109,10 @@ def known_answer_verdict(data: dict) -> str:
     if far is not None:
         ceiling += (f" {100 * far:.1f} % lies on cells out of sight (their upsampled footprint misses the region); "
                     "the rest of the mass outside is on the cells along its border, which still reach into it.")
+    reach = data.get("reach_reference")
+    if reach is not None and reach < 0.9995:
+        ceiling += (f" A map removing the whole region as far as the mask's cells reach (the ring along its border "
+                    f"included) would score {100 * reach:.1f} %.")
     return (f"{_label(data)} {'passes' if passed else 'does not pass'} the known-answer check: {100 * share:.1f} % "
             f"of its positive mass lies inside {where} ({'at least' if passed else 'below'} "
             f"{100 * KNOWN_ANSWER_PASS:.0f} %" + (f"; the lowest photo {100 * low:.1f} %" if low is not None else "")
