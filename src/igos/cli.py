@@ -297,6 +297,10 @@ def _print_summary(records: list, failures: list, out_dir: Path) -> None:
                      + ("never left its start (no step lowered the objective)" if rec.get("stalled")
                         else "moved as one")
                      + "; " + FLAT_ADVICE.format(prefix=""))
+        elif rec.get("stalled"):
+            line += ("\n  warning: no cell of the mask moved one step from its start (a confident photo: the class "
+                     "probability is saturated), so the map's order is weak; try --set stall_retries=1 (optimised "
+                     "again with smaller λ)")
         print(line)
     if records and "deletion" in records[0]:
         d = np.mean([r["deletion"]["auc"] for r in records])
