@@ -413,3 +413,23 @@ def test_a_fixed_step_that_never_moves_a_whole_step_is_stalled_and_retried_with_
     both = igospp(net, x, stall_retries=1, **opts)
     one = torch.cat([igospp(net, x[i : i + 1], stall_retries=1, **opts).saliency for i in range(2)])
     torch.testing.assert_close(both.saliency, one, atol=1e-10, rtol=0)
+
+
+def test_a_stall_retry_may_start_from_a_warm_start_at_the_same_lambda():
+    """``stall_init``: the retry of a stalled image is the run warm-started from that method's map, λ unchanged,
+    exactly as asking for ``init`` directly on that image; images that did not stall keep their maps."""
+    net, x = squares(0.003)
+    opts = dict(target=0, resolution=7, iterations=6, batch_size=8, accelerated=True, momentum=False, steps=2,
+                l1=1.0, tv=5.0, start=1.0)
+    net, x = net.double(), x.double()
+    retried = igospp(net, x, stall_retries=1, stall_init="gradient", init_depth=0.5, **opts)
+    assert [(t["retries"], t["l1"], t["tv"], t["init"]) for t in retried.trace] == [(1, 1.0, 5.0, "gradient")] * 2
+    warm = igospp(net, x, init="gradient", init_depth=0.5, **opts)
+    torch.testing.assert_close(retried.saliency, warm.saliency, atol=1e-10, rtol=0)
+    assert float((1 - retried.mask).flatten(1).amax(1).min()) > 0.2  # the warm start moved it
+    moving = igospp(net, x, stall_retries=1, stall_init="gradient", **{**opts, "tv": 1.0, "l1": 0.1})
+    assert [t["retries"] for t in moving.trace] == [0, 0]  # nothing stalled: no retry
+    with pytest.raises(ValueError, match="stall_init"):
+        igospp(net, x, stall_retries=1, stall_init="nonsense", **opts)
+    assert IGOSOptions(stall_retries=2, stall_init="ebp", l1=1.0, tv=2.0).relaxed() == IGOSOptions(
+        stall_retries=1, init="ebp", l1=1.0, tv=2.0)

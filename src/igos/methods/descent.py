@@ -31,7 +31,7 @@ STALL_TOLERANCE = 1e-3
 #: options added after bench rows were stored (the search's, the warm start), at the values that behave as before
 SEARCH_NEUTRAL = {"grow_only_on_first": False, "max_trials": None, "stop_on_failure": False, "nesterov": False,
                   "normalise_step": False, "momentum": True, "stable_step": False, "init": None, "init_depth": 1.0,
-                  "init_fallback": None}
+                  "init_fallback": None, "stall_init": None}
 #: power iterations that estimate the regulariser's smoothness for ``stable_step``
 SMOOTHNESS_ITERATIONS = 30
 
@@ -82,6 +82,9 @@ class DescentOptions(MethodOptions):
             :meth:`stall_tolerance`) is optimised again
             from the start with ``λ1, λ2`` multiplied by ``stall_relax``, up to ``stall_retries`` times (0: off,
             the papers' method); its trace gives the λ used and ``retries``.
+        stall_init: the retry of a stalled image starts instead from this method's warm start (as ``init``, with
+            ``init_depth`` and ``init_fallback``) at the same λ; ``None``: λ × ``stall_relax`` from the plain start.
+            ``auto`` at 28×28 retries from Excitation Backprop's map (docs/results/stall-retries-28.md).
         start: the mask's value everywhere at the start, in ``[0, 1]``; ``None``: the per-resolution default
             (:func:`~igos.methods.defaults.default_start`: 0.5 up to 14×14, 1 from 28×28).
         init: a warm start (the authors' later code has one, ``init_mask``): the name of a registered method, run
@@ -123,6 +126,7 @@ class DescentOptions(MethodOptions):
     stop_on_failure: bool | None = False
     stall_retries: int = 0
     stall_relax: float = 0.3
+    stall_init: str | None = None
     start: float | None = None
     init: str | None = None
     init_depth: float = 1.0
@@ -149,6 +153,8 @@ class DescentOptions(MethodOptions):
         checks.need(self.init is None or self.init in starters, "init",
                     f"None or a registered method's name: {', '.join(starters)}")
         checks.need(self.init_fallback is None or self.init_fallback in starters, "init_fallback",
+                    f"None or a registered method's name: {', '.join(starters)}")
+        checks.need(self.stall_init is None or self.stall_init in starters, "stall_init",
                     f"None or a registered method's name: {', '.join(starters)}")
         checks.within("min_step", 0, float("inf"), open_lo=True)
         checks.need(not isinstance(self.min_step, (int, float)) or not isinstance(self.first_step, (int, float))
@@ -187,7 +193,10 @@ class DescentOptions(MethodOptions):
         return STALL_TOLERANCE
 
     def relaxed(self) -> DescentOptions:
-        """The options of a stall retry: λ1, λ2 × ``stall_relax``, one retry fewer."""
+        """The options of a stall retry, one retry fewer: with ``stall_init``, the same λ from that method's warm start
+        (``init``, with ``init_depth`` and ``init_fallback``); without, λ1, λ2 × ``stall_relax``."""
+        if self.stall_init is not None:
+            return self.replace(init=self.stall_init, stall_init=None, stall_retries=self.stall_retries - 1)
         return self.replace(l1=self.l1 * self.stall_relax, tv=self.tv * self.stall_relax,
                             stall_retries=self.stall_retries - 1)
 
@@ -472,8 +481,10 @@ def optimise(problem: Callable[..., Problem], model: Any, images: Tensor, target
     if options.stall_retries == 0 or not stalled:
         return result
     sub = torch.tensor(stalled, device=images.device)
-    again = optimise(problem, model, images[sub], targets[sub], baseline[sub], size, options.relaxed(), seed,
-                     None if initial is None else initial[sub])
+    retry = options.relaxed()
+    keep = initial is not None and options.stall_init is None  # a stall_init retry makes its own warm start
+    again = optimise(problem, model, images[sub], targets[sub], baseline[sub], size, retry, seed,
+                     initial[sub] if keep else None)
     result.mask[sub] = again.mask
     result.saliency[sub] = again.saliency
     for j, i in enumerate(stalled):
