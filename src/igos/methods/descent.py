@@ -83,8 +83,9 @@ class DescentOptions(MethodOptions):
             from the start with ``λ1, λ2`` multiplied by ``stall_relax``, up to ``stall_retries`` times (0: off,
             the papers' method); its trace gives the λ used and ``retries``.
         stall_init: the retry of a stalled image starts instead from this method's warm start (as ``init``, with
-            ``init_depth`` and ``init_fallback``) at the same λ; ``None``: λ × ``stall_relax`` from the plain start.
-            ``auto`` at 28×28 retries from Excitation Backprop's map (docs/results/stall-retries-28.md).
+            ``init_depth`` and ``init_fallback``) at the same λ (a further retry relaxes λ); ``None``: λ ×
+            ``stall_relax`` from the plain start. From Excitation Backprop at 28×28 it won both removals on the stalled
+            photos but failed the random-logit check, so ``auto`` does not use it (docs/results/stall-retries-28.md).
         start: the mask's value everywhere at the start, in ``[0, 1]``; ``None``: the per-resolution default
             (:func:`~igos.methods.defaults.default_start`: 0.5 up to 14×14, 1 from 28×28).
         init: a warm start (the authors' later code has one, ``init_mask``): the name of a registered method, run
@@ -187,7 +188,7 @@ class DescentOptions(MethodOptions):
         nominal step, ``fixed_step``. Such a step moves the cell pushed hardest by ``fixed_step`` in every
         iteration unless ``1/L`` caps it, so a mask none of whose cells got that far over the whole run was held
         at its start by the regulariser: where the class probability is saturated its gradient is too small to
-        move the mask against ``λ1, λ2`` (docs/results/igospp-accelerated.md, "Stalled fixed steps")."""
+        move the mask against ``λ1, λ2`` (docs/results/stall-retries-28.md)."""
         if self.nesterov and self.normalise_step and self.fixed_step is not None:
             return float(self.fixed_step)
         return STALL_TOLERANCE
