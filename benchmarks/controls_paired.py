@@ -22,17 +22,12 @@ import json
 import statistics
 from pathlib import Path
 
+from grid_verdict import CONTROLS, scores  # per photo: insertion − deletion (blur), ROAD's combined score
+
 from igos.images import find_images
 from igos.stats import ci
 
-CONTROLS = ("random", "center", "edges")
 REMOVALS = ("blur: ins − del", "ROAD: combined")
-
-
-def scores(entry: dict) -> tuple[list[float], list[float]]:
-    """Per photo: insertion − deletion (blur) and ROAD's combined score."""
-    return ([i - d for d, i in zip(entry["deletion"], entry["insertion"])],
-            [(le - mo) / 2 for mo, le in zip(entry["morf"], entry["lerf"])])
 
 
 def lookup(caches: list[Path], model: str, resolution: int, photos: str) -> dict[str, dict]:
@@ -79,8 +74,8 @@ def main() -> None:
                   f"max {max(spread[k]):.3f}; means {statistics.mean(auto[k]):.4f} and {statistics.mean(other[k]):.4f}")
     print("\n| control | removal | auto's wins | mean paired difference (95 % CI) | Wilcoxon p (auto better) | "
           "losses | losses beyond the seed spread |\n|---|---|---|---|---|---|---|")
-    for control in CONTROLS:
-        theirs = scores(found[f"{control}:"])
+    controls = {c: scores(found[f"{c}:"]) for c in CONTROLS}
+    for control, theirs in controls.items():
         for k, name in enumerate(REMOVALS):
             diff = [a - b for a, b in zip(auto[k], theirs[k])]
             p = wilcoxon(diff, alternative="greater").pvalue
@@ -89,11 +84,11 @@ def main() -> None:
                      str(sum(d <= 0 and -d > statistics.median(spread[k]) for d in diff)))
             print(f"| {control} | {name} | {sum(d > 0 for d in diff)} of {n} | {statistics.mean(diff):+.3f} "
                   f"(± {ci(diff):.3f}) | {p:.2g} | {', '.join(f'{d:+.3f}' for d in losses) or '–'} | {clear} |")
-    every = [all(auto[k][i] > scores(found[f"{c}:"])[k][i] for c in CONTROLS for k in range(2)) for i in range(n)]
+    every = [all(auto[k][i] > theirs[k][i] for theirs in controls.values() for k in range(2)) for i in range(n)]
     print(f"\nbeats all three controls on both removals (the issue's count): {sum(every)} of {n}")
     if spread is not None:
         tol = [statistics.median(spread[k]) for k in range(2)]
-        clear = [all(auto[k][i] - scores(found[f"{c}:"])[k][i] >= -tol[k] for c in CONTROLS for k in range(2))
+        clear = [all(auto[k][i] - theirs[k][i] >= -tol[k] for theirs in controls.values() for k in range(2))
                  for i in range(n)]
         print(f"loses to no control on either removal by more than the median seed spread: {sum(clear)} of {n}")
 

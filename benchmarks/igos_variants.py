@@ -35,6 +35,14 @@ def tuning_photos(folder: str, limit: int) -> list[Path]:
     return [f for _, f in indexed][:limit]
 
 
+def photo_set(folder: str, every: int | None, limit: int | None) -> list[Path]:
+    """The photos a benchmark runs on: the tuning photos (``every`` None; at most ``limit``, 10 when ``None``), else
+    every ``every``-th file of ``folder`` in sorted order (at most ``limit``)."""
+    if every is None:
+        return tuning_photos(folder, limit or 10)
+    return find_images([folder])[::every][:limit]
+
+
 def options_of(text: str, resolution: int) -> dict:
     opts = {}
     for part in filter(None, text.split(",")):
@@ -71,8 +79,7 @@ def main() -> None:
                          "variants of one method are joined in the order of their λ scale (a trade-off curve over λ)")
     args = ap.parse_args()
     points: dict[int, list[tuple[str, str, float, float, float]]] = {}
-    files = (tuning_photos(args.images, args.limit or 10) if args.every is None
-             else find_images([args.images])[:: args.every][: args.limit])
+    files = photo_set(args.images, args.every, args.limit)
     cache_path = Path(args.cache)
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     preset = None

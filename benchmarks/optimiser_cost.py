@@ -20,10 +20,9 @@ import statistics
 import time
 
 import torch
-from igos_variants import options_of, tuning_photos
+from igos_variants import options_of, photo_set
 
 import igos
-from igos.images import find_images
 from igos.methods import get_method
 from igos.perturb import blurred_baseline
 
@@ -41,8 +40,7 @@ def main() -> None:
     ap.add_argument("--model", default="efficientnet-lite0")
     args = ap.parse_args()
     preset = igos.load_model(args.model)
-    files = (tuning_photos(args.images, args.limit) if args.every is None
-             else find_images([args.images])[:: args.every][: args.limit])
+    files = photo_set(args.images, args.every, args.limit)
     x = torch.stack([preset.read(f) for f in files])
     x0 = blurred_baseline(x)
     with torch.no_grad():

@@ -21,14 +21,13 @@ import torch
 import torch.nn.functional as F
 
 import igos
-from igos.images import find_images
 from igos.methods.recommended import recommended
 from igos.metrics import deletion_insertion
 from igos.road import road
 
 sys.path.insert(0, str(Path(__file__).parent))
 from grid_verdict import AUTO_ROW, entries, scores  # noqa: E402  (a sibling script)
-from igos_variants import options_of, tuning_photos  # noqa: E402
+from igos_variants import options_of, photo_set  # noqa: E402
 
 
 def auto_entry(caches: list[Path], model: str, side: int, photos: str) -> dict | None:
@@ -51,8 +50,7 @@ def main() -> None:
     ap.add_argument("--cache", nargs="*", type=Path, default=[])
     ap.add_argument("--set", default="", metavar="KEY=VALUE,...", help="the method's options, e.g. masks=400")
     args = ap.parse_args()
-    files = (tuning_photos(args.images, args.limit or 10) if args.every == 0
-             else find_images([args.images])[:: args.every][: args.limit])
+    files = photo_set(args.images, args.every or None, args.limit)
     photos = ",".join(f.name for f in files)
     preset = igos.load_model(args.model)
     x = torch.stack([preset.read(f) for f in files])
