@@ -108,3 +108,27 @@ def test_impossible_resolutions_are_refused(bad):
 def test_resolutions_that_do_not_divide_the_input_are_fine():
     assert check_resolution(30, (224, 224)) == (30, 30)
     assert check_resolution((7, 13), (224, 224)) == (7, 13)
+
+
+def _regulariser_optimum(l1: float, tv: float, beta: float) -> torch.Tensor:
+    """The minimiser of ``l1 · mean|1 − M| + tv · TV_β(M)`` on an 8×8 mask whose two left columns are held at 0."""
+    m = torch.ones(1, 1, 8, 8, dtype=torch.double, requires_grad=True)
+    opt = torch.optim.Adam([m], lr=0.02)
+    for _ in range(3000):
+        opt.zero_grad()
+        (l1 * l1_loss(m) + tv * tv_loss(m, beta)).sum().backward()
+        opt.step()
+        with torch.no_grad():
+            m.clamp_(0, 1)
+            m[..., :2] = 0
+    return m.detach()[0, 0]
+
+
+def test_the_tv_penalty_alone_carries_a_deletion_past_the_cells_that_hold_it():
+    """Where the score has no gradient only the regulariser acts; with β > 1 its optimum is a ramp away from the
+    deleted cells, not an edge (benchmarks/regulariser_reach.py: the known answer's leak), and without TV the free
+    cells stay kept."""
+    ramp = _regulariser_optimum(0.01, 0.2, 3.0)[0]  # Mask's weights
+    assert ramp[2] < 0.5 and bool((ramp[2:].diff() >= -1e-6).all()) and ramp[-1] > ramp[2] + 0.3
+    kept = _regulariser_optimum(0.01, 0.0, 3.0)[0]
+    assert torch.allclose(kept[2:], torch.ones(6, dtype=torch.double))

@@ -32,9 +32,8 @@ from torch import Tensor, nn
 from .methods import get_method
 from .perturb import blurred_baseline, upsample
 
-__all__ = ["SeesOnly", "region_mask", "inside_share", "region_reference", "out_of_sight_share", "reach_reference",
-           "known_answer",
-           "KnownAnswerResult", "REGIONS", "FILLS"]
+__all__ = ["SeesOnly", "region_mask", "inside_share", "region_reference", "out_of_sight_share", "cell_reach",
+           "reach_reference", "known_answer", "KnownAnswerResult", "REGIONS", "FILLS"]
 
 REGIONS = ("quadrant", "box")
 FILLS = ("blur", "grey")
@@ -98,7 +97,7 @@ def region_reference(region: Tensor, cells: tuple[int, int]) -> float:
     return share
 
 
-def _reach(cells: tuple[int, int], region: Tensor) -> Tensor:
+def cell_reach(cells: tuple[int, int], region: Tensor) -> Tensor:
     """``[h, w]``: each cell's upsampling weight (:func:`igos.perturb.upsample` to ``region``'s size) summed over the
     region's pixels; 0 for a cell whose footprint misses the region."""
     leaf = torch.zeros(1, 1, *cells, dtype=torch.double, requires_grad=True)
@@ -114,7 +113,7 @@ def out_of_sight_share(saliency: Tensor, region: Tensor) -> float | None:
     total = float(positive.sum())
     if total <= 0:
         return None
-    return float(positive[_reach(tuple(positive.shape[-2:]), region) <= 0].sum()) / total
+    return float(positive[cell_reach(tuple(positive.shape[-2:]), region) <= 0].sum()) / total
 
 
 def reach_reference(region: Tensor, cells: tuple[int, int]) -> float:
@@ -123,7 +122,7 @@ def reach_reference(region: Tensor, cells: tuple[int, int]) -> float:
     along the region's border without the ring of cells just outside it, so such a map, correct for a model whose
     evidence fills the region, scores this and not 1 (196/225 = 0.871 for the quadrant at 28×28 on a 224 input);
     a map whose evidence lies away from the border scores more, up to 1."""
-    reach = (_reach(cells, region) > 0).double()
+    reach = (cell_reach(cells, region) > 0).double()
     share = inside_share(reach, region)
     if share is None:
         raise ValueError("the region is empty: it has no pixel inside")
