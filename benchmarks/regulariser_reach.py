@@ -19,7 +19,7 @@ import argparse
 import torch
 
 from igos.known_answer import cell_reach, out_of_sight_share, region_mask
-from igos.perturb import l1_loss, tv_loss
+from igos.perturb import regulariser
 
 #: name -> (side, λ1, λ2, β): Mask's defaults (its class) and I-GOS's at 28×28 and 7×7 (β = 2, λ from
 #: igos.methods.defaults), and the same with β = 1, the plain total variation, whose cost does not depend on how a
@@ -35,7 +35,7 @@ def minimise(side: int, l1: float, tv: float, beta: float, fixed: torch.Tensor, 
     opt = torch.optim.Adam([m], lr=lr)
     for _ in range(steps):
         opt.zero_grad()
-        (l1 * l1_loss(m) + tv * tv_loss(m, beta)).sum().backward()
+        regulariser(m, l1, tv, beta).sum().backward()
         opt.step()
         with torch.no_grad():
             m.clamp_(0, 1)

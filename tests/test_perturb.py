@@ -10,6 +10,7 @@ from igos.perturb import (
     edge_weights,
     gaussian_blur,
     l1_loss,
+    regulariser,
     tv_loss,
     upsample,
 )
@@ -116,7 +117,7 @@ def _regulariser_optimum(l1: float, tv: float, beta: float) -> torch.Tensor:
     opt = torch.optim.Adam([m], lr=0.02)
     for _ in range(3000):
         opt.zero_grad()
-        (l1 * l1_loss(m) + tv * tv_loss(m, beta)).sum().backward()
+        regulariser(m, l1, tv, beta).sum().backward()
         opt.step()
         with torch.no_grad():
             m.clamp_(0, 1)

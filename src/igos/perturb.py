@@ -129,9 +129,9 @@ def tv_loss(mask: Tensor, beta: float = 2.0) -> Tensor:
     return total
 
 
-def regulariser(mask: Tensor, l1: float, tv: float) -> Tensor:
-    """``λ1 · mean|1 − M| + λ2 · TV(M)`` per image ``[B]``."""
-    return l1 * l1_loss(mask) + tv * tv_loss(mask)
+def regulariser(mask: Tensor, l1: float, tv: float, beta: float = 2.0) -> Tensor:
+    """``λ1 · mean|1 − M| + λ2 · TV_β(M)`` per image ``[B]``."""
+    return l1 * l1_loss(mask) + tv * tv_loss(mask, beta)
 
 
 def regulariser_gradient(mask: Tensor, l1: float, tv: float) -> tuple[Tensor, Tensor]:

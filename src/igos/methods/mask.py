@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..perturb import composite, l1_loss, tv_loss, upsample
+from ..perturb import composite, regulariser, upsample
 from .common import Attribution, class_probability
 from .optim import noise_draw
 from .options import Checks, MethodOptions, Size
@@ -72,8 +72,7 @@ class _Objective:
                 x = composite(self.images[sl], self.baseline[sl], upsample(m[sl], (h, w)))
                 if eps is not None:
                     x = x + eps
-                f = (class_probability(self.model, x, self.targets[sl]) + o.l1 * l1_loss(m[sl])
-                     + o.tv * tv_loss(m[sl], o.tv_beta))
+                f = class_probability(self.model, x, self.targets[sl]) + regulariser(m[sl], o.l1, o.tv, o.tv_beta)
                 if grad:
                     f.sum().backward()
             values.append(f.detach())
