@@ -108,12 +108,13 @@ def timed(model, x, name: str, size: int, args: argparse.Namespace, device: torc
     spec(model, x[:1], resolution=size, **options)
     sync(device)
     progress(f"{name} {size}: warm-up on one photo took {time.perf_counter() - t:.1f} s")
-    peak_reset(device)
-    t0 = time.perf_counter()
-    r = spec(model, x, resolution=size, **options)
-    sync(device)
-    t1 = time.perf_counter()
-    progress(f"{name} {size}: the method took {t1 - t0:.1f} s for {len(x)} photos")
+    for round_ in range(1, args.repeat + 1):  # the row reports the last round; stderr shows each
+        peak_reset(device)
+        t0 = time.perf_counter()
+        r = spec(model, x, resolution=size, **options)
+        sync(device)
+        t1 = time.perf_counter()
+        progress(f"{name} {size}: the method took {t1 - t0:.1f} s for {len(x)} photos (round {round_})")
     s = deletion_insertion(model, x, r.saliency)
     sync(device)
     t2 = time.perf_counter()
@@ -183,9 +184,9 @@ def lite0_section(args: argparse.Namespace, device: torch.device) -> None:
           flush=True)
     print("method | resolution | method s/img | x I-GOS | metric s/img | ROAD s/img | peak MB | deletion | "
           "insertion | ins - del")
-    for size in (224, 28, 7):
+    for size in args.sides:
         base = float("nan")
-        for name in LITE0_METHODS:
+        for name in args.methods:
             if name in NATIVE and size != 224:
                 continue
             try:
@@ -208,11 +209,18 @@ def main() -> None:
     ap.add_argument("--masks", type=int, default=None, help="RISE's masks (a quick run)")
     ap.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     ap.add_argument("--no-tests", action="store_true", help="the same as leaving tests out of --sections")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="time each method this many times on the same photos (is the first call slow?)")
+    ap.add_argument("--cudnn-benchmark", action="store_true",
+                    help="let cuDNN time its convolution algorithms per shape (torch.backends.cudnn.benchmark)")
+    ap.add_argument("--sides", type=int, nargs="+", default=[224, 28, 7], help="Lite0's heatmap sides")
+    ap.add_argument("--methods", nargs="+", default=list(LITE0_METHODS), help="Lite0's methods, in this order")
     args = ap.parse_args()
     if not torch.cuda.is_available() and not args.cpu:
         print("no CUDA here: nothing to check (python benchmarks/gpu_check.py --cpu runs the timings on the CPU)")
         return
     device = torch.device("cpu" if args.cpu else "cuda")
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"== {name}, torch {torch.__version__}, CUDA {torch.version.cuda}", flush=True)
     run = [s for s in args.sections if not (s == "tests" and (args.no_tests or device.type == "cpu"))]
