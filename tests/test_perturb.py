@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from igos.perturb import (
     blur_kernel_size,
@@ -9,6 +10,7 @@ from igos.perturb import (
     composite,
     edge_weights,
     gaussian_blur,
+    interpolation_matrix,
     l1_loss,
     regulariser,
     tv_loss,
@@ -133,3 +135,21 @@ def test_the_tv_penalty_alone_carries_a_deletion_past_the_cells_that_hold_it():
     assert ramp[2] < 0.5 and bool((ramp[2:].diff() >= -1e-6).all()) and ramp[-1] > ramp[2] + 0.3
     kept = _regulariser_optimum(0.01, 0.0, 3.0)[0]
     assert torch.allclose(kept[2:], torch.ones(6, dtype=torch.double))
+
+
+@pytest.mark.parametrize("cells,pixels", [(7, 224), (28, 224), (14, 100), (112, 224), (1, 224), (5, 3), (3, 1)])
+def test_upsample_is_torch_bilinear_align_corners_by_two_matrix_products(cells, pixels):
+    """igos upsamples masks as U_h·M·U_wᵀ (its backward pass is deterministic on CUDA, F.interpolate's is not):
+    the same values as ``F.interpolate(bilinear, align_corners=True)`` in float64, and the same gradient."""
+    g = torch.Generator().manual_seed(cells * 1000 + pixels)
+    mask = torch.rand(2, 1, cells, cells + 1, generator=g, dtype=torch.float64, requires_grad=True)
+    size = (pixels, pixels + 2)
+    weights = torch.rand(2, 1, *size, generator=g, dtype=torch.float64)
+    ours = upsample(mask, size)
+    ref = F.interpolate(mask, size=size, mode="bilinear", align_corners=True)
+    torch.testing.assert_close(ours, ref, atol=1e-12, rtol=0)
+    (g_ours,) = torch.autograd.grad((ours * weights).sum(), mask)
+    (g_ref,) = torch.autograd.grad((ref * weights).sum(), mask)
+    torch.testing.assert_close(g_ours, g_ref, atol=1e-12, rtol=1e-12)  # sums of up to 50 000 terms
+    u = interpolation_matrix(cells, pixels, dtype=torch.float64)
+    assert u.shape == (pixels, cells) and torch.allclose(u.sum(1), torch.ones(pixels, dtype=torch.float64))

@@ -21,6 +21,7 @@ __all__ = [
     "blurred_baseline",
     "composite",
     "upsample",
+    "interpolation_matrix",
     "l1_loss",
     "tv_loss",
     "btv_loss",
@@ -103,13 +104,36 @@ def composite(a: Tensor, b: Tensor, mask: Tensor) -> Tensor:
     return b + (a - b) * mask
 
 
+def interpolation_matrix(cells: int, pixels: int, *, device=None, dtype=torch.float32) -> Tensor:
+    """``[pixels, cells]``: linear interpolation with ``align_corners=True`` along one axis (pixel ``i`` sits at
+    cell coordinate ``i·(cells − 1)/(pixels − 1)`` and takes its two neighbouring cells' values, weighted by
+    distance); each row sums to 1."""
+    pos = torch.arange(pixels, dtype=torch.float64) * ((cells - 1) / (pixels - 1) if pixels > 1 else 0.0)
+    lo = pos.floor().long().clamp(max=cells - 1)
+    hi = (lo + 1).clamp(max=cells - 1)
+    frac = pos - lo
+    u = torch.zeros(pixels, cells, dtype=torch.float64)
+    rows = torch.arange(pixels)
+    u.index_put_((rows, lo), 1.0 - frac, accumulate=True)
+    u.index_put_((rows, hi), frac, accumulate=True)
+    return u.to(device=device, dtype=dtype)
+
+
 def upsample(mask: Tensor, size: tuple[int, int]) -> Tensor:
-    """Bilinear upsampling (``align_corners=True``) of ``[B, 1, s_h, s_w]`` masks to ``size``."""
+    """Bilinear upsampling (``align_corners=True``) of ``[B, 1, s_h, s_w]`` masks to ``size``.
+
+    Computed as ``U_h · M · U_wᵀ`` (:func:`interpolation_matrix`), the numbers ``F.interpolate`` gives up to
+    rounding: the backward pass of two matrix products is deterministic on every device, where CUDA's backward of
+    ``F.interpolate`` adds with atomics, so that the same seed gave another mask from one run to the next on a GPU
+    (docs/results/gpu-check.md)."""
     if mask.dim() == 3:
         mask = mask.unsqueeze(1)
     if tuple(mask.shape[-2:]) == tuple(size):
         return mask
-    return F.interpolate(mask, size=size, mode="bilinear", align_corners=True)
+    (h, w), (s_h, s_w) = size, mask.shape[-2:]
+    u_h = interpolation_matrix(s_h, h, device=mask.device, dtype=mask.dtype)
+    u_w = interpolation_matrix(s_w, w, device=mask.device, dtype=mask.dtype)
+    return u_h @ mask @ u_w.T
 
 
 def l1_loss(mask: Tensor) -> Tensor:
