@@ -139,6 +139,34 @@ def test_compile_inference_compiles_only_the_passes_without_gradients():
     assert load_model("efficientnet-lite0", compile=True).model.compiled  # compiled lazily: nothing runs here
 
 
+def test_a_deterministic_model_runs_cudnn_deterministic_inside_igos_and_the_process_setting_comes_back():
+    """``deterministic=True`` (load_model, --deterministic) makes cuDNN deterministic, without timing algorithms,
+    while igos runs the model; a default model leaves the process's cuDNN settings as they are."""
+    cudnn = torch.backends.cudnn
+    seen: list = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, x):
+            seen.append((cudnn.deterministic, cudnn.benchmark))
+            return x.flatten(1)[:, :3] * 1.0
+
+    saved = cudnn.deterministic, cudnn.benchmark
+    try:
+        cudnn.deterministic, cudnn.benchmark = False, True  # a process that asked cuDNN to time algorithms
+        x = torch.rand(1, 3, 8, 8)
+        for deterministic, expected in ((True, (True, False)), (False, (False, True))):
+            seen.clear()
+            model = Classifier(Probe(), (0.0,) * 3, (1.0,) * 3)
+            model.deterministic = deterministic
+            igos.get_method("gradient")(model, x, 0)
+            assert seen and all(s == expected for s in seen), (deterministic, seen)
+            assert (cudnn.deterministic, cudnn.benchmark) == (False, True)
+    finally:
+        cudnn.deterministic, cudnn.benchmark = saved
+    assert igos.load_model("efficientnet-lite0", deterministic=True).model.deterministic is True
+    assert igos.load_model("efficientnet-lite0").model.deterministic is False
+
+
 def test_igos_runs_cuda_float32_math_as_ieee_unless_the_model_asks_for_tf32():
     """PyTorch runs cuDNN's float32 convolutions in TF32 by default; inside igos's calls float32 means IEEE float32
     (the setting a model sees during its forward pass), tf32 opts in, and the process's setting comes back."""

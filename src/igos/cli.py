@@ -51,6 +51,7 @@ def _model_options(args: argparse.Namespace) -> dict[str, Any]:
 
     return {"weights": args.weights, "model_args": parse_options(args.model_arg), "mean": args.mean,
             "std": args.std, "dtype": args.dtype, "compile": args.compile,
+            **({"deterministic": True} if args.deterministic else {}),  # absent by default: older stores resume
             "input_size": None if args.input_size is None else parse_size(args.input_size)}
 
 
@@ -78,6 +79,9 @@ def _model_args(p: argparse.ArgumentParser, *, bench: bool = False) -> None:
                    help="run the passes without gradients (line searches, the metric, RISE, ROAD) through "
                         "torch.compile: faster on long runs after a compile of about 100 s per input shape "
                         "(benchmarks/torch_compile.py)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="on a GPU, only cuDNN's deterministic algorithms: the same seed gives the same maps from one "
+                        "run to the next (slower there; CPU runs are deterministic already)")
     p.add_argument("--device", default="auto", help="auto (default: cuda when available), cpu, cuda, cuda:1, …")
     p.add_argument("--seed", type=int, default=0, help="seed of all random choices (default 0)")
 
@@ -264,7 +268,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
                             ray=ray, model_options=model_options if ray else None, **options)
     method = resolve_method(args.method, resolution)
     meta = {"model": args.model, "method": method, "resolution": resolution, "seed": args.seed,
-            "dtype": args.dtype, "compile": bool(args.compile)}  # the precision the numbers were computed in
+            "dtype": args.dtype, "compile": bool(args.compile),  # the precision the numbers were computed in
+            "deterministic": bool(args.deterministic)}
     writer = ExplanationWriter(args.out, meta, cmap=args.cmap, alpha=args.alpha, figure=args.figure,
                                animate=args.animate, preset=preset, resize=args.resize)  # after the stream's checks
     bar = tqdm(desc=f"{method} {args.resolution}", unit="img", disable=None)

@@ -16,7 +16,7 @@ from .outputs import check_finite
 from .targets import Scored, bind
 
 __all__ = ["check_images", "check_finite", "resolve_targets", "class_probability", "class_score", "SCORES",
-           "scores_in_batches", "ImageCounter", "frozen", "float32_math", "photo_seed"]
+           "scores_in_batches", "ImageCounter", "frozen", "float32_math", "cudnn_deterministic", "photo_seed"]
 
 
 def check_images(images: Tensor) -> Tensor:
@@ -144,9 +144,31 @@ def float32_math(tf32: bool = False) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def cudnn_deterministic(on: bool) -> Iterator[None]:
+    """With ``on``, cuDNN uses only deterministic algorithms (and does not time others) for the duration; the
+    process's settings restored afterwards. Without it nothing changes.
+
+    On an H200 a seeded explanation then came out the same from one call to the next for ``auto`` at 28×28,
+    iGOS++ and Mask, where the default algorithms moved the largest cell by 17 %, 4 % and 11 % between two calls of
+    the same process (the backward pass of convolutions adds in another order); I-GOS still moved by 2e-3
+    (benchmarks/gpu_determinism.py, docs/results/gpu-check.md). CPUs ignore it."""
+    if not on:
+        yield
+        return
+    cudnn = torch.backends.cudnn
+    saved = cudnn.deterministic, cudnn.benchmark
+    try:
+        cudnn.deterministic, cudnn.benchmark = True, False
+        yield
+    finally:
+        cudnn.deterministic, cudnn.benchmark = saved
+
+
+@contextlib.contextmanager
 def frozen(model: nn.Module) -> Iterator[nn.Module]:
     """Eval mode and no parameter gradients for the duration; both restored afterwards. CUDA's float32 math is
-    IEEE float32 meanwhile, or TF32 for a model whose ``tf32`` attribute is true (:func:`float32_math`).
+    IEEE float32 meanwhile, or TF32 for a model whose ``tf32`` attribute is true (:func:`float32_math`); cuDNN's
+    algorithms are deterministic for a model whose ``deterministic`` attribute is true (:func:`cudnn_deterministic`).
 
     Methods differentiate only with respect to their inputs, so the model's parameters never
     accumulate ``.grad`` and backward passes skip the weight gradients.
@@ -157,7 +179,8 @@ def frozen(model: nn.Module) -> Iterator[nn.Module]:
     for p, _ in flags:
         p.requires_grad_(False)
     try:
-        with float32_math(getattr(model, "tf32", False) is True):
+        with float32_math(getattr(model, "tf32", False) is True), \
+                cudnn_deterministic(getattr(model, "deterministic", False) is True):
             yield model
     finally:
         for m, mode in modes:

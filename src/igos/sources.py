@@ -250,6 +250,7 @@ def load_model(
     model_args: dict[str, Any] | None = None,
     dtype: str = "float32",
     compile: bool = False,
+    deterministic: bool = False,
 ) -> ModelPreset:
     """Build a model preset.
 
@@ -271,6 +272,8 @@ def load_model(
         dtype: ``float32``, ``bfloat16`` or ``float16``: the forward passes' precision (autocast).
         compile: run the passes without gradients through ``torch.compile``
             (:meth:`igos.models.Classifier.compile_inference`; its first call per input shape compiles).
+        deterministic: on a GPU, cuDNN's deterministic algorithms only, so that a seed gives the same map from one
+            call to the next (slower there; CPUs are deterministic already). :func:`igos.core.cudnn_deterministic`.
     """
     preset = load(name, None if weights is None else str(weights), dict(model_args or {}))
     if mean is not None or std is not None:
@@ -283,6 +286,7 @@ def load_model(
         preset.class_names = list(class_names)
     preset.model.dtype = dtype
     preset.model.compile_inference(bool(compile))
+    preset.model.deterministic = bool(deterministic)
     preset.model.eval()
     dev = resolve_device(device)
     if dev is not None:
