@@ -7,7 +7,12 @@ mended since: PyTorch's default TF32 convolutions (the gradient map moved by up 
 ~5e-4), and random draws from the GPU's own generator (another stream of numbers: the optimisers' maps then
 differed as much as under another seed). The second run passed 12 of 14, the metric and every method but the
 gradient (cells near zero, against an absolute 1e-6) and auto (Spearman 0.976 against the 0.99 of two thread
-counts); their tolerances are set from it below."""
+counts). The third (2026-12-04, 15:31) failed four: auto and Mask on the top cells (87 %), iGOS++ on insertion
+(7.7e-3), the gradient on one cell. Its follow-up runs (benchmarks/gpu_agreement.py, gpu_determinism.py) showed
+why: with cuDNN's default algorithms a GPU run is not even the same from one call to the next (auto's largest
+cell moved by 17 % between two calls of one process), so the optimisers' maps on the two devices differ as two
+GPU runs do. The tolerances below are set from those figures against another seed's (docs/results/gpu-check.md,
+"Third run")."""
 
 from __future__ import annotations
 
@@ -50,21 +55,43 @@ def test_a_method_on_cuda_agrees_with_the_cpu(lite0, method):
     on_cpu = igos.get_method(method)(lite0.model, x, resolution=28, **options)
     on_gpu = igos.get_method(method)(cuda.model, x.cuda(), resolution=28, **options)
     assert on_gpu.saliency.device.type == "cuda"
-    if method in ("gradient", "gradcam", "ebp", "rise"):  # no optimiser: the same numbers up to rounding (RISE's
-        # masks are drawn on the CPU). The second H200 run (2026-12-04) failed the gradient at atol 1e-6 while its
-        # printed cells agreed to 1e-7: cells near zero carry the rounding of ~100 layers' IEEE float32 backward
-        # through other convolution algorithms, so the absolute tolerance is relative to the map's largest cell
+    if method in ("gradcam", "ebp", "rise"):  # no optimiser: the same numbers up to rounding (RISE's masks are
+        # drawn on the CPU); these passed allclose on every H200 run
         scale = float(on_cpu.saliency.abs().max())
         assert torch.allclose(on_gpu.saliency.cpu(), on_cpu.saliency, rtol=1e-3, atol=1e-4 * scale)
         return
-    # the optimisers draw their noise on the CPU and run IEEE float32. On the second H200 run the line searches
-    # agreed as runs at two thread counts do (Spearman >= 0.99); auto's fixed step reached 0.976 (its step,
-    # normalised by the direction's largest cell, carries rounding from one iteration to the next), still well
-    # above another seed's 0.89-0.95: the bar across devices is 0.95, the metric's within TOL
-    assert_maps_agree(on_gpu.saliency.cpu(), on_cpu.saliency, rho=0.95)
     a = deletion_insertion(lite0.model, x, on_cpu.saliency)
     b = deletion_insertion(lite0.model, x, on_gpu.saliency.cpu())
-    assert (a.insertion - b.insertion).abs().max() < TOL and (a.deletion - b.deletion).abs().max() < TOL
+    if method == "gradient":  # its cells agreed to 1e-7 on chelsea in one run, one cell moved by 9 % of the largest
+        # in another (an input gradient through ~100 layers of other convolution algorithms): the same ranking and
+        # metric (measured: Spearman 1.0000, |Δ| <= 3e-4)
+        assert_maps_agree(on_gpu.saliency.cpu(), on_cpu.saliency, rho=0.999)
+        assert (a.insertion - b.insertion).abs().max() < TOL and (a.deletion - b.deletion).abs().max() < TOL
+        return
+    # the optimisers draw their noise on the CPU and run IEEE float32, but rounding that differs from one GPU call
+    # to the next grows through their accept/reject decisions. Measured across devices on coffee and chelsea
+    # (third run): Spearman 0.9775-1.0000, top cells 87-100 %, |Δ insertion| up to 0.027 (auto on coffee);
+    # another seed on the CPU: Spearman 0.76-0.945, top cells 38-87 %, |Δ insertion| up to 0.13. So the ranking
+    # tells a device from a seed (the first run's generator bug gave 0.77-0.93), the top cells do not, and the
+    # metric bounds only gross errors
+    assert_maps_agree(on_gpu.saliency.cpu(), on_cpu.saliency, rho=0.95, top=0.0)
+    assert (a.insertion - b.insertion).abs().max() < 0.05 and (a.deletion - b.deletion).abs().max() < 0.05
+
+
+@pytest.mark.parametrize("method", ["auto", "igospp", "mask", "igos"])
+def test_a_deterministic_model_gives_the_same_map_twice_on_cuda(method):
+    """load_model(deterministic=True): cuDNN's deterministic algorithms. Measured (third run,
+    benchmarks/gpu_determinism.py): auto, iGOS++ and Mask gave the same map from two calls; I-GOS's largest cell
+    still moved by 2e-3 of the largest (without the setting: 17 %, 4 %, 11 % and 7e-4)."""
+    x = photos().cuda()
+    cuda = igos.load_model("efficientnet-lite0", device="cuda", deterministic=True)
+    method, options = recommended(28) if method == "auto" else (method, {})
+    first, second = (igos.get_method(method)(cuda.model, x, resolution=28, **options).saliency.cpu() for _ in "ab")
+    if method == "igos":
+        assert_maps_agree(second, first, rho=0.999)
+        assert float((second - first).abs().max() / first.abs().max()) < 0.01
+    else:
+        assert torch.equal(first, second)
 
 
 def test_the_metric_on_cuda_equals_the_cpu(lite0):
