@@ -139,32 +139,65 @@ def test_compile_inference_compiles_only_the_passes_without_gradients():
     assert load_model("efficientnet-lite0", compile=True).model.compiled  # compiled lazily: nothing runs here
 
 
-def test_a_deterministic_model_runs_cudnn_deterministic_inside_igos_and_the_process_setting_comes_back():
-    """``deterministic=True`` (load_model, --deterministic) makes cuDNN deterministic, without timing algorithms,
-    while igos runs the model; a default model leaves the process's cuDNN settings as they are."""
+def test_a_deterministic_model_runs_deterministic_algorithms_inside_igos_and_the_process_setting_comes_back():
+    """``deterministic=True`` (load_model, --deterministic) turns on PyTorch's deterministic mode (warn-only) and
+    cuDNN's, without timing algorithms, while igos runs the model; a default model leaves the process's settings
+    as they are."""
     cudnn = torch.backends.cudnn
     seen: list = []
 
+    def setting() -> tuple:
+        return (cudnn.deterministic, cudnn.benchmark, torch.are_deterministic_algorithms_enabled(),
+                torch.is_deterministic_algorithms_warn_only_enabled())
+
     class Probe(torch.nn.Module):
         def forward(self, x):
-            seen.append((cudnn.deterministic, cudnn.benchmark))
+            seen.append(setting())
             return x.flatten(1)[:, :3] * 1.0
 
-    saved = cudnn.deterministic, cudnn.benchmark
+    saved = setting()
     try:
         cudnn.deterministic, cudnn.benchmark = False, True  # a process that asked cuDNN to time algorithms
         x = torch.rand(1, 3, 8, 8)
-        for deterministic, expected in ((True, (True, False)), (False, (False, True))):
+        for deterministic, expected in ((True, (True, False, True, True)), (False, (False, True, False, False))):
             seen.clear()
             model = Classifier(Probe(), (0.0,) * 3, (1.0,) * 3)
             model.deterministic = deterministic
             igos.get_method("gradient")(model, x, 0)
             assert seen and all(s == expected for s in seen), (deterministic, seen)
-            assert (cudnn.deterministic, cudnn.benchmark) == (False, True)
+            assert setting() == (False, True, False, False)
     finally:
-        cudnn.deterministic, cudnn.benchmark = saved
+        cudnn.deterministic, cudnn.benchmark = saved[:2]
+        torch.use_deterministic_algorithms(saved[2], warn_only=saved[3])
     assert igos.load_model("efficientnet-lite0", deterministic=True).model.deterministic is True
     assert igos.load_model("efficientnet-lite0").model.deterministic is False
+
+
+@pytest.mark.parametrize("method", ["igos", "igospp", "mask", "rise", "gradcam", "ebp"])
+def test_deterministic_mode_changes_nothing_on_the_cpu_and_warns_of_no_operation(method):
+    """Every operation a method and the metric use has a deterministic implementation (PyTorch's deterministic
+    mode warns of any that has not), and on the CPU the maps and scores are the very same."""
+    import warnings
+
+    from igos.metrics import deletion_insertion
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3, padding=1),
+                              torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 5))
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    options = {"iterations": 3} if method in ("igos", "igospp", "mask") else {"masks": 40} if method == "rise" else {}
+    runs = []
+    for deterministic in (False, True):
+        model = Classifier(net, (0.5,) * 3, (0.5,) * 3)
+        model.deterministic = deterministic
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            r = igos.get_method(method)(model, x, resolution=8, **options)
+            s = deletion_insertion(model, x, r.saliency, r.target)
+        assert not [w for w in caught if "deterministic" in str(w.message)], [str(w.message) for w in caught]
+        runs.append((r.saliency, s.deletion, s.insertion))
+    for a, b in zip(*runs):
+        assert torch.equal(a, b)
 
 
 def test_igos_runs_cuda_float32_math_as_ieee_unless_the_model_asks_for_tf32():

@@ -80,8 +80,8 @@ def _model_args(p: argparse.ArgumentParser, *, bench: bool = False) -> None:
                         "torch.compile: faster on long runs after a compile of about 100 s per input shape "
                         "(benchmarks/torch_compile.py)")
     p.add_argument("--deterministic", action="store_true",
-                   help="on a GPU, only cuDNN's deterministic algorithms: the same seed gives the same maps from one "
-                        "run to the next (slower there; CPU runs are deterministic already)")
+                   help="PyTorch's and cuDNN's deterministic algorithms: on a GPU the same seed then gives the same "
+                        "maps from one run to the next (slower there; CPU runs are deterministic already)")
     p.add_argument("--device", default="auto", help="auto (default: cuda when available), cpu, cuda, cuda:1, …")
     p.add_argument("--seed", type=int, default=0, help="seed of all random choices (default 0)")
 

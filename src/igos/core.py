@@ -16,7 +16,7 @@ from .outputs import check_finite
 from .targets import Scored, bind
 
 __all__ = ["check_images", "check_finite", "resolve_targets", "class_probability", "class_score", "SCORES",
-           "scores_in_batches", "ImageCounter", "frozen", "float32_math", "cudnn_deterministic", "photo_seed"]
+           "scores_in_batches", "ImageCounter", "frozen", "float32_math", "deterministic_algorithms", "photo_seed"]
 
 
 def check_images(images: Tensor) -> Tensor:
@@ -144,31 +144,38 @@ def float32_math(tf32: bool = False) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def cudnn_deterministic(on: bool) -> Iterator[None]:
-    """With ``on``, cuDNN uses only deterministic algorithms (and does not time others) for the duration; the
+def deterministic_algorithms(on: bool) -> Iterator[None]:
+    """With ``on``, PyTorch's deterministic algorithms for the duration (``torch.use_deterministic_algorithms``,
+    warn-only: an operation that has none warns instead of failing) and cuDNN's, without timing others; the
     process's settings restored afterwards. Without it nothing changes.
 
-    On an H200 a seeded explanation then came out the same from one call to the next for ``auto`` at 28×28,
-    iGOS++ and Mask, where the default algorithms moved the largest cell by 17 %, 4 % and 11 % between two calls of
-    the same process (the backward pass of convolutions adds in another order); I-GOS still moved by 2e-3
-    (benchmarks/gpu_determinism.py, docs/results/gpu-check.md). CPUs ignore it."""
+    On an H200, cuDNN's deterministic convolutions alone made a seeded explanation the same from one call to the
+    next for ``auto`` at 28×28, iGOS++ and Mask, where the default algorithms moved the largest cell by 17 %, 4 % and
+    11 % between two calls of one process; I-GOS still moved by 2e-3 (benchmarks/gpu_determinism.py,
+    docs/results/gpu-check.md). The path gradients' ``index_add_`` adds with atomics on CUDA unless PyTorch's
+    deterministic mode is on, hence that mode too. cuBLAS needs ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` in the
+    environment before CUDA starts (:func:`igos.load_model` sets it when asked for ``deterministic``, if unset)."""
     if not on:
         yield
         return
     cudnn = torch.backends.cudnn
     saved = cudnn.deterministic, cudnn.benchmark
+    mode = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     try:
         cudnn.deterministic, cudnn.benchmark = True, False
+        torch.use_deterministic_algorithms(True, warn_only=True)
         yield
     finally:
         cudnn.deterministic, cudnn.benchmark = saved
+        torch.use_deterministic_algorithms(mode[0], warn_only=mode[1])
 
 
 @contextlib.contextmanager
 def frozen(model: nn.Module) -> Iterator[nn.Module]:
     """Eval mode and no parameter gradients for the duration; both restored afterwards. CUDA's float32 math is
-    IEEE float32 meanwhile, or TF32 for a model whose ``tf32`` attribute is true (:func:`float32_math`); cuDNN's
-    algorithms are deterministic for a model whose ``deterministic`` attribute is true (:func:`cudnn_deterministic`).
+    IEEE float32 meanwhile, or TF32 for a model whose ``tf32`` attribute is true (:func:`float32_math`); PyTorch's
+    and cuDNN's algorithms are deterministic for a model whose ``deterministic`` attribute is true
+    (:func:`deterministic_algorithms`).
 
     Methods differentiate only with respect to their inputs, so the model's parameters never
     accumulate ``.grad`` and backward passes skip the weight gradients.
@@ -180,7 +187,7 @@ def frozen(model: nn.Module) -> Iterator[nn.Module]:
         p.requires_grad_(False)
     try:
         with float32_math(getattr(model, "tf32", False) is True), \
-                cudnn_deterministic(getattr(model, "deterministic", False) is True):
+                deterministic_algorithms(getattr(model, "deterministic", False) is True):
             yield model
     finally:
         for m, mode in modes:

@@ -66,7 +66,7 @@ class Classifier(nn.Module):
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
         self.dtype = dtype
-        #: run cuDNN's deterministic algorithms while igos runs this model (:func:`igos.core.cudnn_deterministic`):
+        #: run deterministic algorithms while igos runs this model (:func:`igos.core.deterministic_algorithms`):
         #: on a GPU, the same seed then gives the same map from one call to the next; slower there, no effect on CPUs
         self.deterministic = False
         self._compile_options: dict | None = None  # compile_inference's; the compiled network is made on first use

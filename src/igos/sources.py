@@ -272,8 +272,9 @@ def load_model(
         dtype: ``float32``, ``bfloat16`` or ``float16``: the forward passes' precision (autocast).
         compile: run the passes without gradients through ``torch.compile``
             (:meth:`igos.models.Classifier.compile_inference`; its first call per input shape compiles).
-        deterministic: on a GPU, cuDNN's deterministic algorithms only, so that a seed gives the same map from one
-            call to the next (slower there; CPUs are deterministic already). :func:`igos.core.cudnn_deterministic`.
+        deterministic: PyTorch's and cuDNN's deterministic algorithms while igos runs the model, so that on a GPU
+            a seed gives the same map from one call to the next (slower there; CPUs give it already); sets
+            ``CUBLAS_WORKSPACE_CONFIG`` if unset. :func:`igos.core.deterministic_algorithms`.
     """
     preset = load(name, None if weights is None else str(weights), dict(model_args or {}))
     if mean is not None or std is not None:
@@ -287,6 +288,9 @@ def load_model(
     preset.model.dtype = dtype
     preset.model.compile_inference(bool(compile))
     preset.model.deterministic = bool(deterministic)
+    if deterministic:  # cuBLAS's deterministic workspace; read when CUDA starts (a process that started it already
+        # keeps its own: PyTorch then warns in deterministic mode)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     preset.model.eval()
     dev = resolve_device(device)
     if dev is not None:
