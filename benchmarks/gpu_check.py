@@ -176,9 +176,10 @@ def lite0_section(args: argparse.Namespace, device: torch.device) -> None:
         print(f"== EfficientNet-Lite0: skipped ({e})")
         return
     model = preset.model
+    model.dtype = args.dtype
     x = photos(args.photos, device)
     memory_formats(model, x, device)
-    print(f"== EfficientNet-Lite0 (the embedded model), float32: every method, {args.photos} photos at 224x224; "
+    print(f"== EfficientNet-Lite0 (the embedded model), {args.dtype}: every method, {args.photos} photos at 224x224; "
           "seconds per image; x I-GOS = the method's seconds over I-GOS's at that side; ROAD for auto only; "
           f"{', '.join(NATIVE)} make the same map at every side and are timed at 224 only",
           flush=True)
@@ -213,6 +214,8 @@ def main() -> None:
                     help="time each method this many times on the same photos (is the first call slow?)")
     ap.add_argument("--cudnn-benchmark", action="store_true",
                     help="let cuDNN time its convolution algorithms per shape (torch.backends.cudnn.benchmark)")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "tf32", "bfloat16"],
+                    help="Lite0's precision (float32: IEEE; is the first call per shape slow in tf32 too?)")
     ap.add_argument("--sides", type=int, nargs="+", default=[224, 28, 7], help="Lite0's heatmap sides")
     ap.add_argument("--methods", nargs="+", default=list(LITE0_METHODS), help="Lite0's methods, in this order")
     args = ap.parse_args()
