@@ -52,6 +52,9 @@ def main() -> None:
     ap.add_argument("--resolution", type=int, default=28)
     ap.add_argument("--cache", nargs="+", required=True, type=Path)
     ap.add_argument("--auto", required=True, metavar="METHOD:KEY=VALUE,...", help="auto's entry at this side")
+    ap.add_argument("--oracle", action="store_true",
+                    help="also count the photos on which any method or variant in the caches (controls aside) beats "
+                         "all three controls on both removals: the most a choice among them could reach")
     ap.add_argument("--seed-variant", default=None, metavar="METHOD:KEY=VALUE,...",
                     help="the same method with seed=1: its per-photo spread against --auto")
     args = ap.parse_args()
@@ -86,6 +89,16 @@ def main() -> None:
                   f"(± {ci(diff):.3f}) | {p:.2g} | {', '.join(f'{d:+.3f}' for d in losses) or '–'} | {clear} |")
     every = [all(auto[k][i] > theirs[k][i] for theirs in controls.values() for k in range(2)) for i in range(n)]
     print(f"\nbeats all three controls on both removals (the issue's count): {sum(every)} of {n}")
+    if args.oracle:
+        beats = {key: [all(mine[k][i] > theirs[k][i] for theirs in controls.values() for k in range(2))
+                       for i in range(n)]
+                 for key, entry in found.items() if key.split(":")[0] not in CONTROLS for mine in [scores(entry)]}
+        print(f"methods and variants in the caches: {', '.join(sorted(beats))}")
+        anyone = [any(b[i] for b in beats.values()) for i in range(n)]
+        best = max(beats, key=lambda key: sum(beats[key]))
+        print(f"any of the {len(beats)} methods and variants in the caches, photo by photo: {sum(anyone)} of {n}; the "
+              f"best single one ({best}): {sum(beats[best])}; photos none of them clears: "
+              f"{', '.join(files[i].name.split('_')[0] for i in range(n) if not anyone[i]) or '–'}")
     if spread is not None:
         tol = [statistics.median(spread[k]) for k in range(2)]
         clear = [all(auto[k][i] - theirs[k][i] >= -tol[k] for theirs in controls.values() for k in range(2))
