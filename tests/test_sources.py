@@ -43,7 +43,22 @@ def test_explain_records_the_precision_it_ran_in(photo, tmp_path):
                  "tf32", "--out", str(tmp_path / "o")])
     assert code == 0
     doc = json.loads((tmp_path / "o" / "results.json").read_text())
-    assert doc["dtype"] == "tf32" and doc["compile"] is False and len(doc["images"]) == 1
+    assert doc["dtype"] == "tf32" and doc["compile"] is False and doc["deterministic"] is False
+    assert len(doc["images"]) == 1
+
+
+def test_explain_deterministic_loads_a_deterministic_model_and_records_it(photo, tmp_path, monkeypatch):
+    import json
+
+    import igos.api as api
+
+    loaded = []
+    real = api.load_model
+    monkeypatch.setattr(api, "load_model", lambda *a, **k: loaded.append(real(*a, **k)) or loaded[-1])
+    code = main(["explain", str(photo), "--model", "tinymodels:tiny_classifier", "--method", "gradient",
+                 "--deterministic", "--out", str(tmp_path / "o")])
+    assert code == 0 and [p.model.deterministic for p in loaded] == [True]
+    assert json.loads((tmp_path / "o" / "results.json").read_text())["deterministic"] is True
 
 
 def test_a_model_without_logits_is_refused_clearly(photo, tmp_path, capsys):
