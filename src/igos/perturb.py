@@ -11,6 +11,8 @@ Conventions used across igos:
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -131,9 +133,15 @@ def upsample(mask: Tensor, size: tuple[int, int]) -> Tensor:
     if tuple(mask.shape[-2:]) == tuple(size):
         return mask
     (h, w), (s_h, s_w) = size, mask.shape[-2:]
-    u_h = interpolation_matrix(s_h, h, device=mask.device, dtype=mask.dtype)
-    u_w = interpolation_matrix(s_w, w, device=mask.device, dtype=mask.dtype)
+    u_h = _interpolation_on(int(s_h), int(h), mask.device, mask.dtype)
+    u_w = _interpolation_on(int(s_w), int(w), mask.device, mask.dtype)
     return u_h @ mask @ u_w.T
+
+
+@functools.lru_cache(maxsize=64)
+def _interpolation_on(cells: int, pixels: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """:func:`interpolation_matrix`, made once per device (no copy to a GPU, and no wait for it, each iteration)."""
+    return interpolation_matrix(cells, pixels, device=device, dtype=dtype)
 
 
 def l1_loss(mask: Tensor) -> Tensor:
