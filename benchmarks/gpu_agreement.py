@@ -12,14 +12,14 @@ import argparse
 import os
 import sys
 
-import skimage
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 from agreement import spearman, top_overlap  # noqa: E402
+from gpu_check import photos  # noqa: E402
+from upsample_cost import COFFEE_CHELSEA  # noqa: E402
 
 import igos  # noqa: E402
-from igos.images import load_image  # noqa: E402
 from igos.methods.recommended import recommended  # noqa: E402
 from igos.metrics import deletion_insertion  # noqa: E402
 
@@ -30,8 +30,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", nargs="+", default=["auto", "igos", "igospp", "mask", "gradient"])
     args = ap.parse_args()
-    folder = os.path.join(os.path.dirname(skimage.__file__), "data")
-    x = torch.stack([load_image(os.path.join(folder, f), 224) for f in ("coffee.png", "chelsea.png")])
+    x = photos(2, names=COFFEE_CHELSEA)
     cpu = igos.load_model("efficientnet-lite0").model
     cuda = igos.load_model("efficientnet-lite0", device="cuda").model if torch.cuda.is_available() else None
     print("method | photo | pair | Spearman | top overlap | |Δ deletion| | |Δ insertion| | max |Δ cell| / max cell")

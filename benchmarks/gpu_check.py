@@ -49,11 +49,12 @@ def resnet50_sized() -> Classifier:
     return Classifier(ResNetForImageClassification(config).eval(), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
-def photos(n: int, device: torch.device) -> torch.Tensor:
+def photos(n: int, device: torch.device | str = "cpu",
+           names: tuple[str, ...] = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg")) -> torch.Tensor:
+    """``n`` photos that ship inside scikit-image, 224×224, taken from ``names`` in turn, on ``device``."""
     import skimage
 
     folder = Path(skimage.__file__).parent / "data"
-    names = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg"]
     return torch.stack([load_image(folder / names[i % len(names)], 224) for i in range(n)]).to(device)
 
 

@@ -14,28 +14,13 @@ import argparse
 import os
 import time
 
-import skimage
 import torch
-import torch.nn.functional as F
+from gpu_check import photos
+from upsample_cost import COFFEE_CHELSEA, interpolate_upsample, use
 
 import igos
-import igos.methods.igos as m_igos
-import igos.methods.igospp as m_igospp
-import igos.methods.mask as m_mask
-import igos.methods.optim as m_optim
 import igos.perturb as perturb
-from igos.images import load_image
 from igos.methods.recommended import recommended
-
-USERS = (perturb, m_igos, m_igospp, m_mask, m_optim)  # the modules that call upsample
-
-
-def interpolate_upsample(mask, size):
-    if mask.dim() == 3:
-        mask = mask.unsqueeze(1)
-    if tuple(mask.shape[-2:]) == tuple(size):
-        return mask
-    return F.interpolate(mask, size=size, mode="bilinear", align_corners=True)
 
 
 def main() -> None:
@@ -46,8 +31,7 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before CUDA starts: cuBLAS's deterministic mode
     device = torch.device("cpu" if args.cpu or not torch.cuda.is_available() else "cuda")
-    folder = os.path.join(os.path.dirname(skimage.__file__), "data")
-    x = torch.stack([load_image(os.path.join(folder, f), 224) for f in ("coffee.png", "chelsea.png")]).to(device)
+    x = photos(2, device, names=COFFEE_CHELSEA)
     model = igos.load_model("efficientnet-lite0", device=device).model
     matmul = perturb.upsample
     print(f"device {device}, side {args.side}: max |map 2 - map 1| over max |map 1|, seconds per image")
@@ -58,8 +42,7 @@ def main() -> None:
         run(model, x, resolution=args.side, **options)  # warm-up: the first call at a shape is slow on CUDA
         cells = []
         for setting in ("matmul", "cudnn", "model", "interpolate"):
-            for mod in USERS:
-                mod.upsample = interpolate_upsample if setting == "interpolate" else matmul
+            use(interpolate_upsample if setting == "interpolate" else matmul)
             torch.backends.cudnn.deterministic = setting == "cudnn"
             model.deterministic = setting == "model"
             maps, t = [], time.perf_counter()
@@ -68,8 +51,7 @@ def main() -> None:
             seconds = (time.perf_counter() - t) / (2 * len(x))
             diff = float((maps[1] - maps[0]).abs().max() / maps[0].abs().max())
             cells.append(f"{diff:.2e} ({seconds:.2f} s)")
-        for mod in USERS:
-            mod.upsample = matmul
+        use(matmul)
         torch.backends.cudnn.deterministic = model.deterministic = False
         print(f"{name} | " + " | ".join(cells), flush=True)
 

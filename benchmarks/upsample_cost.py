@@ -9,12 +9,11 @@ two skimage photos with each, seconds (the best of 2) and the largest difference
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
-import skimage
 import torch
 import torch.nn.functional as F
+from gpu_check import photos
 
 import igos
 import igos.methods.igos as m_igos
@@ -22,12 +21,13 @@ import igos.methods.igospp as m_igospp
 import igos.methods.mask as m_mask
 import igos.methods.optim as m_optim
 import igos.perturb as perturb
-from igos.images import load_image
 
 USERS = (perturb, m_igos, m_igospp, m_mask, m_optim)  # the modules that call upsample
+COFFEE_CHELSEA = ("coffee.png", "chelsea.png")  # the two photos of this script and the GPU scripts
 
 
 def interpolate_upsample(mask, size):
+    """The upsampling igos used before the matrix products: ``F.interpolate`` (bilinear, ``align_corners=True``)."""
     if mask.dim() == 3:
         mask = mask.unsqueeze(1)
     if tuple(mask.shape[-2:]) == tuple(size):
@@ -36,6 +36,7 @@ def interpolate_upsample(mask, size):
 
 
 def use(fn) -> None:
+    """Every module that calls ``upsample`` calls ``fn`` instead (``perturb.upsample``'s own function: back)."""
     for mod in USERS:
         mod.upsample = fn
 
@@ -62,8 +63,7 @@ def main() -> None:
                 times.append(time.perf_counter() - t)
             best.append(1000 * min(times))
         print(f"{cells} | {best[0]:.1f} | {best[1]:.1f} | {best[0] / best[1]:.2f}x", flush=True)
-    folder = os.path.join(os.path.dirname(skimage.__file__), "data")
-    x = torch.stack([load_image(os.path.join(folder, f), 224) for f in ("coffee.png", "chelsea.png")])
+    x = photos(2, names=COFFEE_CHELSEA)
     model = igos.load_model("efficientnet-lite0").model
     maps, secs = [], []
     for fn in (interpolate_upsample, matmul):
