@@ -1,8 +1,8 @@
 """The method igos recommends at each heatmap side, which ``auto`` (the default of ``igos explain`` and
 ``igos.explain``) resolves to.
 
-Chosen from the paired per-photo comparisons of the bench tables (README, "Which method at which
-resolution"; docs/results/issue11-table-20images.md): at each side the method with the most paired wins of
+Chosen from the paired per-photo comparisons of the bench tables (docs/verdict.md, the evidence behind the
+README's verdict; docs/results/issue11-table-20images.md): at each side the method with the most paired wins of
 insertion − deletion against every baseline. A side between two of the table's takes the method of the
 nearer one on a log scale; for ``H×W`` maps the larger side counts, as for I-GOS's λ.
 """
@@ -27,7 +27,7 @@ RECOMMENDED: dict[int, str] = {7: "igos", 14: "igospp", 28: "igospp", 56: "igosp
 #: mask side -> the options the recommended method runs with there, on top of its own defaults (a caller's options
 #: win): at 28×28 and 14×14 iGOS++'s fixed step without momentum (K = 2 on the paths of ``M``, 15 iterations, no line
 #: search), at 14×14 from a mask of 1 warm-started from Excitation Backprop's map at depth 0.5, GradCAM's where
-#: Excitation Backprop refuses the model or target (README, "Which method at which resolution";
+#: Excitation Backprop refuses the model or target (docs/verdict.md, "14×14" and "28×28";
 #: docs/results/igospp-accelerated.md, "Fresh photos at 14×14" and "28×28 joins")
 RECOMMENDED_OPTIONS: dict[int, dict[str, Any]] = {
     28: {"accelerated": True, "momentum": False, "steps": 2},
