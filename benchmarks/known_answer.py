@@ -22,6 +22,7 @@ import torch
 import igos
 from igos.images import find_images
 from igos.known_answer import known_answer
+from igos.methods.recommended import resolve
 from igos.options import parse_value
 
 
@@ -49,25 +50,28 @@ def main() -> None:
     print(f"{len(files)} photos ({', '.join(f.name[:3] for f in files)}), {args.model}, region {args.region}, "
           f"outside: {args.fill}; share of positive map mass inside the region (1 = the known answer)")
     print("| method | resolution | mean | min | max | per photo | s/image | the region pooled to the cells | "
-          "out of sight (mean, max) | the whole region as far as the cells reach |\n"
-          "|---|---|---|---|---|---|---|---|---|---|")
+          "out of sight (mean, max) | the whole region as far as the cells reach | in reach, the check's measure "
+          "(mean, min) |\n|---|---|---|---|---|---|---|---|---|---|---|")
     out = []
     for res in args.resolutions:
-        for method in args.methods:
+        for name in args.methods:
+            method, options = resolve(name, res, extra.get(name, {}))  # auto: the recommended method at res
             spec = igos.get_method(method)
             resolution = res if spec.resolutions == "any" else None
             t0 = time.perf_counter()
             r = known_answer(preset.model, x, method, resolution=resolution, region=args.region, fill=args.fill,
-                             names=[f.name for f in files], **extra.get(method, {}))
+                             names=[f.name for f in files], **options)
             secs = (time.perf_counter() - t0) / len(files)
             shares = [s for s in r.shares if s is not None]
             label = res if resolution is not None else "native"
             ref = r.summary()["reference"]
             far = [v for v in r.out_of_sight if v is not None]
-            print(f"| {method} | {label} | {statistics.mean(shares):.3f} | {min(shares):.3f} | {max(shares):.3f} | "
+            reach = [v for v in r.in_reach() if v is not None]
+            print(f"| {name} | {label} | {statistics.mean(shares):.3f} | {min(shares):.3f} | {max(shares):.3f} | "
                   + " ".join(f"{s:.3f}" for s in shares) + f" | {secs:.1f} | {ref:.3f} | "
-                  f"{statistics.mean(far):.3f}, {max(far):.3f} | {r.summary()['reach_reference']:.3f} |", flush=True)
-            out.append({**r.summary(), "resolution": label, "seconds": secs, "options": extra.get(method, {})})
+                  f"{statistics.mean(far):.3f}, {max(far):.3f} | {r.summary()['reach_reference']:.3f} | "
+                  f"{statistics.mean(reach):.3f}, {min(reach):.3f} |", flush=True)
+            out.append({**r.summary(), "method": name, "resolution": label, "seconds": secs, "options": options})
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
 

@@ -72,11 +72,40 @@ def test_the_whole_region_as_far_as_the_cells_reach_scores_below_one():
         reach_reference(torch.zeros(8, 8), (4, 4))
 
 
+def test_the_correct_map_passes_the_check_that_the_share_on_the_regions_own_cells_would_fail():
+    """The map that deletes all a quadrant-only model sees, as far as 28×28 bilinear cells reach: 196 / 225 of its
+    mass on the quadrant's own cells, all of it in reach; a map with a tenth of its mass far away fails."""
+    from igos.known_answer import KnownAnswerResult, cell_reach
+    from igos.report_checks import known_answer_passes, known_answer_verdict
+
+    q = region_mask("quadrant", (224, 224))
+    correct = (cell_reach((28, 28), q) > 0).float()
+    leaky = correct.clone()
+    leaky[27, 27] = float(correct.sum()) / 9  # a tenth of the mass on the far corner, which no deletion can justify
+    result = KnownAnswerResult("igos", 28, "quadrant", "blur", ["correct", "leaky"])
+    for m in (correct, leaky):
+        result.shares.append(inside_share(m, q))
+        result.out_of_sight.append(out_of_sight_share(m, q))
+    assert result.in_reach() == pytest.approx([1.0, 0.9])
+    assert result.shares[0] == pytest.approx(196 / 225)
+    one = KnownAnswerResult("igos", 28, "quadrant", "blur", ["correct"], result.shares[:1], [], [],
+                            result.out_of_sight[:1]).summary()
+    assert one["mean_in_reach"] == pytest.approx(1.0) and one["mean_share"] == pytest.approx(196 / 225)
+    assert known_answer_passes(one) and "On the region's own cells: 87.1 %" in known_answer_verdict(one)
+    both = result.summary()
+    assert both["mean_in_reach"] == pytest.approx(0.95) and both["min_in_reach"] == pytest.approx(0.9)
+    assert known_answer_passes(both)
+    worse = {**both, "mean_in_reach": 0.949}
+    assert not known_answer_passes(worse) and "does not pass" in known_answer_verdict(worse)
+    assert "5.1 % on cells out of sight" in known_answer_verdict(worse)
+
+
 def test_the_gradient_puts_all_its_mass_inside_and_a_control_does_not(tiny_net, images):
     got = known_answer(tiny_net, images, "gradient", region="quadrant")
     assert got.shares == [1.0, 1.0, 1.0] and got.summary()["mean_share"] == 1.0
     assert got.references == [1.0, 1.0, 1.0]  # the quadrant of a 32-pixel input on its own pixels
     assert got.out_of_sight == [0.0, 0.0, 0.0] and got.summary()["mean_out_of_sight"] == 0.0
+    assert got.in_reach() == [1.0, 1.0, 1.0] and got.summary()["mean_in_reach"] == 1.0
     assert got.summary()["reach_reference"] == pytest.approx(1.0)  # the input's own pixels reach nothing else
     centre = known_answer(tiny_net, images, "center", resolution=8, region="quadrant", fill="grey")
     assert all(0.2 < s < 0.3 for s in centre.shares)  # a centred blob ignores the model: a quarter of it
@@ -100,4 +129,7 @@ def test_the_command_writes_known_answer_json(tmp_path, capsys):
     assert code == 0
     doc = json.loads((out / "known-answer.json").read_text())
     assert doc["method"] == "gradient" and doc["region"] == "quadrant" and doc["mean_share"] == pytest.approx(1.0)
-    assert "100.0 % of the positive map mass inside the quadrant" in capsys.readouterr().out
+    assert doc["mean_in_reach"] == pytest.approx(1.0) and doc["min_in_reach"] == pytest.approx(1.0)
+    assert doc["resolution"] == 224  # the gradient's own side (the input's), not the 28 the command asks for by default
+    assert ("gradient at 224×224 passes the known-answer check: 100.0 % of its positive mass lies on cells that reach "
+            "the quadrant") in capsys.readouterr().out

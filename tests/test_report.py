@@ -186,3 +186,10 @@ def test_check_verdicts_at_the_bars_and_without_scores():
     assert "would score 87.1 %" in known_answer_verdict({**base, "mean_share": 0.9, "reach_reference": 196 / 225})
     assert "would score" not in known_answer_verdict({**base, "mean_share": 0.9, "reach_reference": 1.0})
     assert "no map had positive mass" in known_answer_verdict({**base, "mean_share": None})
+    # files with the share in reach are judged on it; the share on the region's own cells is shown beside it
+    reach = {**base, "mean_share": 0.871, "mean_in_reach": 0.984, "min_in_reach": 0.93, "mean_out_of_sight": 0.016}
+    assert "passes the known-answer check: 98.4 % of its positive mass lies on cells that reach" in \
+        known_answer_verdict(reach)
+    assert "On the region's own cells: 87.1 %" in known_answer_verdict(reach)
+    assert "the lowest photo 93.0 %" in known_answer_verdict(reach)
+    assert "does not pass" in known_answer_verdict({**reach, "mean_in_reach": 0.949, "mean_share": 0.99})

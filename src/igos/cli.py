@@ -217,8 +217,8 @@ def _other_parsers(sub: Any, methods: list[str]) -> None:
     sa.add_argument("--out", default="igos-sanity", help="output folder: sanity.json, sanity.png")
     sa.add_argument("--known-answer", choices=["quadrant", "box"], default=None,
                     help="instead: wrap the model so that it sees only a region (the top-left quadrant, or a seeded "
-                         "box per photo) and report the share of each map's positive mass inside it "
-                         "(known-answer.json)")
+                         "box per photo) and report the share of each map's positive mass on the cells that reach it "
+                         "(the check's measure) and on its own cells (known-answer.json)")
     sa.add_argument("--fill", choices=["blur", "grey"], default="blur",
                     help="what the wrapped model sees outside its region (default: the photo's blur)")
     demo = sub.add_parser("demo", help="explain sample photos that ship with scikit-image (needs igos[demo])")
@@ -460,7 +460,8 @@ def cmd_sanity(args: argparse.Namespace) -> int:
 
 def _known_answer(args: argparse.Namespace, preset: Any, x: Any, method: str, resolution: Any,
                   names: list[str], options: dict[str, Any]) -> int:
-    """``igos sanity --known-answer``: the share of each map inside the region the wrapped model sees."""
+    """``igos sanity --known-answer``: the share of each map within reach of, and inside, the region the wrapped
+    model sees, with the check's verdict."""
     import json
 
     from .known_answer import known_answer
@@ -472,16 +473,10 @@ def _known_answer(args: argparse.Namespace, preset: Any, x: Any, method: str, re
     out.mkdir(parents=True, exist_ok=True)
     summary = result.summary()
     (out / "known-answer.json").write_text(json.dumps(summary, indent=1))
-    mean = summary["mean_share"]
-    print(f"{method}: {'no map had positive mass' if mean is None else f'{100 * mean:.1f} %'} of the positive map "
-          f"mass inside the {args.known_answer} the model sees (mean over {len(names)} photos; all of it is the "
-          f"known answer)" + (f"; {summary['no_positive_mass']} map(s) with no positive mass"
-                              if summary["no_positive_mass"] else ""))
-    reach = summary.get("reach_reference")
-    if mean is not None and reach is not None and reach < 0.9995:
-        print(f"  for scale: a map removing the whole {args.known_answer} as far as the mask's cells reach (the ring "
-              f"along its border included) scores {100 * reach:.1f} %; out of sight (no deletion there can matter): "
-              f"{100 * summary['mean_out_of_sight']:.1f} %")
+    from .report_checks import known_answer_verdict
+
+    print(known_answer_verdict(summary) + (f" {summary['no_positive_mass']} map(s) had no positive mass."
+                                           if summary["no_positive_mass"] else ""))
     print(f"wrote {out / 'known-answer.json'}")
     return 0
 

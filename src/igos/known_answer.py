@@ -17,6 +17,10 @@ the region still changes the pixels along its border. :func:`out_of_sight_share`
 whose upsampled footprint does not touch the region at all: mass no deletion could justify.
 :func:`reach_reference` is the other end of the scale: the share of a map that removes the whole region as far as
 the cells can, the ring just outside its border included (0.871 for the quadrant at 28×28).
+
+The check's verdict (``igos report``) therefore reads the share *in reach*, 1 − the share out of sight: the
+correct map of a model whose evidence fills the region scores 1 there and only :func:`reach_reference` on the
+region's own cells, so a bar on the latter would fail the right answer. Both shares are reported.
 """
 
 from __future__ import annotations
@@ -147,8 +151,14 @@ class KnownAnswerResult:
     #: per photo, :func:`reach_reference` on the map's cells (the whole region, as far as the mask's cells reach)
     reach_references: list[float] = field(default_factory=list)
 
+    def in_reach(self) -> list[float | None]:
+        """Per photo: the share of positive mass on cells that reach the region (1 − :attr:`out_of_sight`), the
+        share the check judges (``None``: no positive mass)."""
+        return [None if v is None else 1.0 - v for v in self.out_of_sight]
+
     def summary(self) -> dict[str, Any]:
         scored = [s for s in self.shares if s is not None]
+        reach = [v for v in self.in_reach() if v is not None] if len(self.out_of_sight) == len(self.shares) else []
         return {"method": self.method, "resolution": self.resolution, "region": self.region, "fill": self.fill,
                 "mean_share": sum(scored) / len(scored) if scored else None,
                 "min_share": min(scored) if scored else None, "no_positive_mass": len(self.shares) - len(scored),
@@ -157,7 +167,9 @@ class KnownAnswerResult:
                 "reach_reference": (sum(self.reach_references) / len(self.reach_references)
                                     if self.reach_references else None),
                 "mean_out_of_sight": (sum(v for v in self.out_of_sight if v is not None) / len(scored)
-                                      if scored and len(self.out_of_sight) == len(self.shares) else None)}
+                                      if scored and len(self.out_of_sight) == len(self.shares) else None),
+                "mean_in_reach": sum(reach) / len(reach) if reach else None,
+                "min_in_reach": min(reach) if reach else None}
 
 
 def known_answer(model: nn.Module, images: Tensor, method: str, *, resolution: Any = None, region: str = "quadrant",
@@ -185,6 +197,11 @@ def known_answer(model: nn.Module, images: Tensor, method: str, *, resolution: A
         result.out_of_sight.append(out_of_sight_share(sal, r.cpu()))
         result.reach_references.append(reach_reference(r.cpu(), tuple(sal.shape[-2:])))
         if progress:
-            share = result.shares[-1]
-            progress(f"{names[i]}: {'no positive mass' if share is None else f'{100 * share:.1f} % inside'}")
+            share, far = result.shares[-1], result.out_of_sight[-1]
+            progress(f"{names[i]}: " + ("no positive mass" if share is None or far is None else
+                                        f"{100 * (1 - far):.1f} % in reach, {100 * share:.1f} % on the region's cells"))
+    shapes = {tuple(m.shape[-2:]) for m in result.maps}
+    if len(shapes) == 1:  # the side the maps came out at (a method with its own side ignores the one asked for)
+        h, w = shapes.pop()
+        result.resolution = h if h == w else f"{h}x{w}"
     return result
