@@ -109,6 +109,8 @@ def known_answer_judged(data: dict) -> tuple[float | None, bool]:
 
 
 def known_answer_passes(data: dict) -> bool:
+    """Whether a ``known-answer.json`` passes: its judged share (:func:`known_answer_judged`) at least
+    :data:`KNOWN_ANSWER_PASS`."""
     share, _ = known_answer_judged(data)
     return share is not None and share >= KNOWN_ANSWER_PASS
 
